@@ -1,0 +1,44 @@
+# Every dependency is found the CMake way. When one is missing, configure
+# stops with the Debian package that provides it, so the fix is one apt line.
+
+function(agent_vm_missing what package)
+  message(FATAL_ERROR
+    "agent-vm: ${what} was not found.\n"
+    "  Install it with:  sudo apt-get install ${package}\n"
+    "  (or run scripts/setup, which installs every package the build needs)")
+endfunction()
+
+find_package(Boost 1.81 QUIET CONFIG COMPONENTS json)
+if(NOT Boost_FOUND)
+  agent_vm_missing("Boost 1.81 with Boost.JSON (Asio and Beast are header-only)"
+                   "libboost1.81-dev libboost-json1.81-dev")
+endif()
+
+find_package(PkgConfig QUIET)
+if(NOT PKG_CONFIG_FOUND)
+  agent_vm_missing("pkg-config" "pkg-config")
+endif()
+
+pkg_check_modules(LIBGIT2 QUIET IMPORTED_TARGET libgit2>=1.1)
+if(NOT LIBGIT2_FOUND)
+  agent_vm_missing("libgit2 (pkg-config module libgit2)" "libgit2-dev")
+endif()
+
+pkg_check_modules(LIBSSH QUIET IMPORTED_TARGET libssh>=0.9)
+if(NOT LIBSSH_FOUND)
+  agent_vm_missing("libssh (pkg-config module libssh)" "libssh-dev")
+endif()
+
+find_package(CLI11 QUIET CONFIG)
+if(NOT CLI11_FOUND)
+  agent_vm_missing("CLI11" "libcli11-dev")
+endif()
+
+find_package(Threads REQUIRED)
+
+if(AGENT_VM_BUILD_TESTS)
+  find_package(Catch2 2 QUIET CONFIG)
+  if(NOT Catch2_FOUND)
+    agent_vm_missing("Catch2 (v2, with its CMake config)" "catch2")
+  endif()
+endif()

@@ -1,0 +1,125 @@
+#include "commands/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "commands/command.h"
+#include "util/error.h"
+
+namespace avm::cmd {
+
+const std::vector<std::string>& link_names() {
+  static const std::vector<std::string> names = {
+      "agent-spawn", "agent-list", "agent-attach", "agent-stop",
+      "agent-resume", "agent-rm", "agent-logs", "agent-exec"};
+  return names;
+}
+
+std::optional<std::string> subcommand_for_program(std::string_view argv0) {
+  std::string base = std::filesystem::path(std::string(argv0)).filename().string();
+  for (const auto& n : link_names())
+    if (base == n) return n.substr(std::string_view("agent-").size());
+  return std::nullopt;
+}
+
+std::vector<std::string> normalize_argv(const std::vector<std::string>& argv) {
+  if (argv.empty()) return {"agent-vm"};
+  std::vector<std::string> out;
+  if (auto sub = subcommand_for_program(argv[0])) {
+    out.push_back("agent-vm");
+    out.push_back(*sub);
+  } else {
+    out.push_back(argv[0]);
+  }
+  out.insert(out.end(), argv.begin() + 1, argv.end());
+  return out;
+}
+
+namespace {
+
+constexpr const char* kDescription =
+    "agent-vm runs coding agents in throwaway QEMU microVMs. Each session is a\n"
+    "folder on the host holding a git clone and the agent's state; the VM mounts\n"
+    "it over 9p and can be stopped, resumed or thrown away without losing work.\n"
+    "\n"
+    "The seed's commands are installed as links: agent-spawn, agent-list,\n"
+    "agent-attach, agent-stop, agent-resume, agent-rm, agent-logs, agent-exec\n"
+    "are the same as 'agent-vm spawn', 'agent-vm list', and so on.";
+
+constexpr const char* kFooter =
+    "ENVIRONMENT\n"
+    "  ANTHROPIC_API_KEY   API key handed to the agent (written to the session's\n"
+    "                      env file, mode 0600; never put on a command line)\n"
+    "  AGENT_VM_SESSIONS   sessions folder (default ~/.agent-vm/sessions)\n"
+    "  AGENT_VM_IMAGES     guest images folder (default ~/.agent-vm/images)\n"
+    "  AGENT_VM_ACCEL      default accelerator: auto, kvm or tcg\n"
+    "\n"
+    "Run 'agent-vm <command> --help' for a command's options.";
+
+std::string display_name(const std::vector<std::string>& original, const std::string& sub) {
+  if (!original.empty() && subcommand_for_program(original[0])) return "agent-" + sub;
+  return sub.empty() ? "agent-vm" : "agent-vm " + sub;
+}
+
+}  // namespace
+
+int run_cli(const std::vector<std::string>& original) {
+  std::vector<std::string> argv = normalize_argv(original);
+  CLI::App app{kDescription, "agent-vm"};
+  app.footer(kFooter);
+  app.set_version_flag("--version,-V", std::string("agent-vm ") + AGENT_VM_VERSION);
+  app.require_subcommand(0, 1);
+  app.fallthrough(false);
+
+  CommandList commands = all_commands();
+  std::vector<std::pair<CLI::App*, Command*>> subs;
+  for (auto& c : commands) {
+    CLI::App* sub = app.add_subcommand(c->name(), c->summary());
+    sub->fallthrough(false);
+    c->configure(*sub);
+    subs.emplace_back(sub, c.get());
+  }
+
+  // CLI11 wants argv without the program name, last argument first.
+  std::vector<std::string> rest(argv.rbegin(), argv.rend() - 1);
+  std::string sub_name;
+  try {
+    app.parse(rest);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    for (auto& [sub, cmd] : subs)
+      if (sub->parsed()) sub_name = cmd->name();
+    std::string prog = display_name(original, sub_name);
+    std::cerr << prog << ": " << e.what() << "\n"
+              << "Run '" << prog << " --help' for usage.\n";
+    return 2;
+  }
+
+  for (auto& [sub, cmd] : subs) {
+    if (!sub->parsed()) continue;
+    std::string prog = display_name(original, cmd->name());
+    try {
+      return cmd->run();
+    } catch (const Error& e) {
+      std::cerr << prog << ": error: " << e.what() << "\n";
+      if (!e.hint().empty()) std::cerr << "  hint: " << e.hint() << "\n";
+      return 1;
+    } catch (const std::exception& e) {
+      std::cerr << prog << ": internal error: " << e.what() << "\n";
+      return 1;
+    }
+  }
+  std::cerr << "agent-vm: no command given; one of:";
+  for (auto& c : commands) std::cerr << " " << c->name();
+  std::cerr << "\nRun 'agent-vm --help' for usage.\n";
+  return 2;
+}
+
+}  // namespace avm::cmd

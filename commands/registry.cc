@@ -1,0 +1,22 @@
+#include "commands/command.h"
+
+namespace avm::cmd {
+
+CommandList all_commands() {
+  CommandList list;
+  list.push_back(make_spawn());
+  list.push_back(make_list());
+  list.push_back(make_attach());
+  list.push_back(make_stop());
+  list.push_back(make_resume());
+  list.push_back(make_rm());
+  list.push_back(make_logs());
+  list.push_back(make_exec());
+  list.push_back(make_image());
+  list.push_back(make_doctor());
+  list.push_back(make_qmp());
+  list.push_back(make_qga());
+  return list;
+}
+
+}  // namespace avm::cmd

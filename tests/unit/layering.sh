@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Fails when a layer includes one above it (DESIGN.md: arrows point down only).
+#   commands -> sessions -> launcher -> qmp -> util
+set -u
+root=${1:?source dir}
+cd "$root" || exit 2
+declare -A forbidden=(
+  [util]="qmp launcher sessions commands"
+  [qmp]="launcher sessions commands"
+  [launcher]="sessions commands"
+  [sessions]="commands"
+)
+bad=0
+for layer in "${!forbidden[@]}"; do
+  for above in ${forbidden[$layer]}; do
+    hits=$(grep -rnE "#include +\"${above}/" "$layer" --include='*.h' --include='*.cc' 2>/dev/null)
+    if [ -n "$hits" ]; then
+      echo "layer '$layer' must not include '$above/':"
+      echo "$hits"
+      bad=1
+    fi
+  done
+done
+[ $bad -eq 0 ] && echo "layering ok: util <- qmp <- launcher <- sessions <- commands"
+exit $bad

@@ -1,0 +1,55 @@
+#include "util/flock.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <thread>
+
+#include "util/error.h"
+
+namespace avm {
+
+namespace {
+
+Fd open_lock_file(const std::filesystem::path& path) {
+  Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) throw_errno("cannot open lock file " + path.string());
+  return fd;
+}
+
+}  // namespace
+
+std::optional<FileLock> FileLock::try_acquire(const std::filesystem::path& path) {
+  Fd fd = open_lock_file(path);
+  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EINTR) continue;
+    if (errno == EWOULDBLOCK) return std::nullopt;
+    throw_errno("cannot lock " + path.string());
+  }
+  return FileLock(std::move(fd), path);
+}
+
+FileLock FileLock::acquire(const std::filesystem::path& path,
+                           std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto backoff = std::chrono::milliseconds(5);
+  for (;;) {
+    if (auto lock = try_acquire(path)) return std::move(*lock);
+    if (std::chrono::steady_clock::now() >= deadline)
+      throw Error("timed out after " + std::to_string(timeout.count() / 1000) +
+                      "s waiting for the lock " + path.string(),
+                  "another agent-vm command is working on it; wait for it to finish");
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(100));
+  }
+}
+
+void FileLock::make_inheritable() {
+  int flags = ::fcntl(fd_.get(), F_GETFD);
+  if (flags < 0 || ::fcntl(fd_.get(), F_SETFD, flags & ~FD_CLOEXEC) != 0)
+    throw_errno("fcntl " + path_.string());
+}
+
+}  // namespace avm
