@@ -85,6 +85,9 @@ std::vector<std::string> qemu_argv(const VmSpec& s) {
     add({"-machine", "microvm,acpi=on", "-accel", "kvm", "-cpu", "host"});
   }
   add({"-smp", std::to_string(s.cpus), "-m", std::to_string(s.memory_mib)});
+  // QEMU may not fork, exec or change privileges: a guest that escapes into
+  // QEMU gets no further. (QEMU's own -daemonize needs setsid, so the launcher
+  // detaches QEMU itself.)
   if (s.sandbox) add({"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"});
 
   add({"-kernel", s.kernel.string(), "-initrd", s.initrd.string(), "-append", kernel_cmdline(s)});
@@ -118,10 +121,7 @@ std::vector<std::string> qemu_argv(const VmSpec& s) {
        "-mon", "chardev=qmp,mode=control"});
   add({"-chardev", "file,id=console,path=" + path_opt(s.console_log),
        "-serial", "chardev:console"});
-  if (s.daemonize) {
-    add({"-daemonize"});
-    if (!s.pid_file.empty()) add({"-pidfile", s.pid_file.string()});
-  }
+  if (!s.pid_file.empty()) add({"-pidfile", s.pid_file.string()});
   a.insert(a.end(), s.extra_args.begin(), s.extra_args.end());
   return a;
 }

@@ -49,8 +49,7 @@ struct VmSpec {
 
   std::filesystem::path qmp_socket, qga_socket, console_log, pid_file;
 
-  bool sandbox = true;     // -sandbox on (where the QEMU build supports it)
-  bool daemonize = true;   // QEMU detaches once its devices and sockets are up
+  bool sandbox = true;     // -sandbox on, no spawning, no privilege changes
   std::vector<std::string> extra_args;
 };
 

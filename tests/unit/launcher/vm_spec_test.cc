@@ -102,7 +102,8 @@ TEST_CASE("monitor, guest agent and console use the run/ paths", "[vm_spec]") {
   CHECK(contains(a, "virtserialport,chardev=qga,name=org.qemu.guest_agent.0"));
   CHECK(contains(a, "file,id=console,path=/s/run/console.log"));
   CHECK(after(a, "-pidfile") == "/s/run/qemu.pid");
-  CHECK(contains(a, "-daemonize"));
+  CHECK_FALSE(contains(a, "-daemonize"));  // the launcher detaches QEMU itself
+  CHECK(after(a, "-sandbox") == "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
   CHECK(after(a, "-drive") == "id=root,file=/img/root.squashfs,format=raw,if=none,read-only=on");
 }
 
