@@ -274,7 +274,8 @@ std::string endpoint(const ParsedUrl& u) {
     }
   }
   if (rc == GIT_ENOTFOUND || contains(msg, "not found") || contains(msg, "could not find repository") ||
-      contains(msg, "not exported") || contains(msg, "does not appear to be a git repository") ||
+      contains(msg, "not exported") || contains(msg, "no such repository") ||
+      contains(msg, "repository not found") || contains(msg, "does not appear to be a git repository") ||
       contains(msg, "status code: 404") || contains(msg, "not a git repository")) {
     throw Error("no git repository at " + display + " (" + msg + ")",
                 "check the URL or path; a local path must be a git repository");

@@ -95,8 +95,9 @@ inline std::uint16_t free_port() {
   return ntohs(a.sin_port);
 }
 
-// A server started as our child, killed and reaped when this goes. The
-// constructor returns once `ready_text` appeared on the server's stderr.
+// A server started as our child (in its own process group), killed and
+// reaped with its children when this goes. The constructor returns once
+// `ready_text` appeared on the server's stdout or stderr.
 class Server {
  public:
   Server(std::vector<std::string> argv, const std::string& ready_text,
@@ -104,33 +105,47 @@ class Server {
     int p[2];
     REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
     Fd r(p[0]), w(p[1]);
-    child_ = spawn(argv, {.env = std::move(env), .stderr_fd = w.get(), .new_session = true});
+    child_ = spawn(argv, {.env = std::move(env), .stdout_fd = w.get(), .stderr_fd = w.get(),
+                          .new_session = true});
     w.reset();
+    err_ = std::move(r);
+    what_ = shell_join(argv);
+    wait_for(ready_text, deadline);
+  }
+  // Reads the server's output until `text` appears after offset `from`
+  // (default: anywhere); fails the test at the deadline or if the server
+  // closes its output. Returns the offset just past the text.
+  std::size_t wait_for(const std::string& text, std::chrono::seconds deadline = std::chrono::seconds(20),
+                       std::size_t from = 0) {
     auto until = std::chrono::steady_clock::now() + deadline;
     char buf[4096];
-    while (log_.find(ready_text) == std::string::npos) {
+    for (;;) {
+      auto at = log_.find(text, from);
+      if (at != std::string::npos) return at + text.size();
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-      INFO("waiting for '" << ready_text << "' from " << shell_join(argv) << "; stderr so far: " << log_);
+      INFO("waiting for '" << text << "' from " << what_ << "; output so far: " << log_);
       REQUIRE(left.count() > 0);
-      pollfd pf{r.get(), POLLIN, 0};
+      pollfd pf{err_.get(), POLLIN, 0};
       int n = ::poll(&pf, 1, static_cast<int>(left.count()));
       if (n <= 0) continue;
-      ssize_t got = ::read(r.get(), buf, sizeof buf);
+      ssize_t got = ::read(err_.get(), buf, sizeof buf);
       REQUIRE(got > 0);  // EOF: the server died
       log_.append(buf, static_cast<size_t>(got));
     }
-    // Keep reading its stderr so it never blocks on a full pipe.
-    err_ = std::move(r);
   }
   ~Server() {
     if (child_.pid() > 0) ::kill(-child_.pid(), SIGKILL);  // its whole group
   }
-  // Everything the server wrote to stderr so far.
+  // Everything the server wrote so far.
   const std::string& log() {
     char buf[4096];
-    ::fcntl(err_.get(), F_SETFL, O_NONBLOCK);
-    ssize_t n;
-    while ((n = ::read(err_.get(), buf, sizeof buf)) > 0) log_.append(buf, static_cast<size_t>(n));
+    for (;;) {
+      pollfd pf{err_.get(), POLLIN, 0};
+      if (::poll(&pf, 1, 0) != 1) break;
+      ssize_t n = ::read(err_.get(), buf, sizeof buf);
+      if (n <= 0) break;
+      log_.append(buf, static_cast<size_t>(n));
+    }
     return log_;
   }
   pid_t pid() const { return child_.pid(); }
@@ -139,6 +154,7 @@ class Server {
   Child child_;
   Fd err_;
   std::string log_;
+  std::string what_;
 };
 
 // `git daemon` exporting every repository under `base` on 127.0.0.1.
