@@ -342,7 +342,17 @@ int attach(const AttachOptions& o) {
     if (stdin_open && n == 3 && fds[2].revents) {
       ssize_t r = ::read(o.in_fd, buf.data(), buf.size());
       if (r > 0) {
-        if (ssh_channel_write(chan.get(), buf.data(), static_cast<uint32_t>(r)) == SSH_ERROR) break;
+        // libssh may write less than asked when the remote's window stays
+        // shut past the session timeout: carry on with the rest.
+        bool lost = false;
+        for (ssize_t off = 0; off < r && !lost;) {
+          int w = ssh_channel_write(chan.get(), buf.data() + off, static_cast<uint32_t>(r - off));
+          if (w == SSH_ERROR || g_stop_signal || ssh_channel_is_closed(chan.get()))
+            lost = true;
+          else
+            off += w;
+        }
+        if (lost) continue;  // the top of the loop sees why
       } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
         stdin_open = false;
         ssh_channel_send_eof(chan.get());

@@ -16,6 +16,7 @@
 #include "sessions/known_hosts.h"
 #include "sessions/store.h"
 #include "util/error.h"
+#include "util/progress.h"
 #include "util/strings.h"
 
 namespace avm::sessions {
@@ -280,6 +281,10 @@ std::string endpoint(const ParsedUrl& u) {
     throw Error("no git repository at " + display + " (" + msg + ")",
                 "check the URL or path; a local path must be a git repository");
   }
+  if (contains(msg, "not owned by current user"))
+    throw Error("cannot clone " + display + ": " + msg,
+                "the repository belongs to another user; run agent-vm as its owner, or mark it "
+                "safe with: git config --global --add safe.directory <path>");
   if (contains(msg, "unsupported url protocol"))
     throw Error("cannot clone " + display + ": " + msg,
                 "this libgit2 lacks that transport; clone it yourself and pass the local path");
@@ -452,6 +457,10 @@ std::string describe(const CloneProgress& p) {
   return {};
 }
 
+CloneProgressFn progress_reporter(avm::Progress& progress) {
+  return [&progress](const CloneProgress& p) { progress.update(describe(p)); };
+}
+
 std::string redact_url(std::string_view url) {
   auto scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) return std::string(url);
@@ -576,7 +585,10 @@ CloneResult clone_repo(std::string_view url_in, const fs::path& dest, const Clon
   git_clone_options co;
   git_clone_options_init(&co, GIT_CLONE_OPTIONS_VERSION);
   co.checkout_opts.checkout_strategy = GIT_CHECKOUT_NONE;  // checked out below, once the ref is known
-  co.local = GIT_CLONE_LOCAL_NO_LINKS;  // never share object files with the source
+  // A plain path: copy the objects (never hard-link them: the guest must not
+  // be able to reach the source's files). file://: go through the transport,
+  // as git does.
+  co.local = st.url.kind == UrlKind::File ? GIT_CLONE_NO_LOCAL : GIT_CLONE_LOCAL_NO_LINKS;
   co.fetch_opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL;
   co.fetch_opts.callbacks.transfer_progress = on_transfer;
   co.fetch_opts.callbacks.credentials = on_credentials;

@@ -1,6 +1,8 @@
 #include "sessions/ids.h"
 
-#include <random>
+#include <sys/random.h>
+
+#include <cerrno>
 
 #include "util/error.h"
 #include "util/strings.h"
@@ -16,12 +18,24 @@ bool id_char(char c) {
 }  // namespace
 
 std::string generate_id() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  // Straight from the kernel each time: no PRNG state that forked processes
+  // would share and replay.
+  std::uint32_t r[kIdLength];
+  std::size_t got = 0;
+  auto* p = reinterpret_cast<unsigned char*>(r);
+  while (got < sizeof r) {
+    ssize_t n = ::getrandom(p + got, sizeof r - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("getrandom");
+    }
+    got += static_cast<std::size_t>(n);
+  }
   constexpr std::size_t letters = 23;  // kIdAlphabet starts with its 23 letters
   static_assert(kIdAlphabet[letters - 1] == 'z' && kIdAlphabet[letters] == '2');
   std::string id(kIdLength, 'x');
-  id[0] = kIdAlphabet[rng() % letters];
-  for (std::size_t i = 1; i < kIdLength; ++i) id[i] = kIdAlphabet[rng() % kIdAlphabet.size()];
+  id[0] = kIdAlphabet[r[0] % letters];
+  for (std::size_t i = 1; i < kIdLength; ++i) id[i] = kIdAlphabet[r[i] % kIdAlphabet.size()];
   return id;
 }
 

@@ -304,10 +304,14 @@ TEST_CASE("attach says when nothing listens on the port", "[attach]") {
 
 TEST_CASE("attach gives the remote a terminal of the local size and follows resizes", "[attach]") {
   Guest g;
-  AttachOptions o = g.options("stty size; tty >/dev/null && echo has-a-tty; read x; stty size; exit 3");
+  AttachOptions o =
+      g.options("stty size; tty >/dev/null && echo has-a-tty; echo \"term=$TERM.\"; read x; stty size; exit 3");
+  const char* term = std::getenv("TERM");
+  std::string want_term = term && *term && std::string_view(term) != "dumb" ? term : "xterm-256color";
   PtyRun t(o, 31, 101);
   t.expect("31 101");
   t.expect("has-a-tty");
+  t.expect("term=" + want_term + ".");
   t.resize(42, 123);
   t.type("\r");
   t.expect("42 123");
