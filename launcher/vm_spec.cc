@@ -88,7 +88,9 @@ std::vector<std::string> qemu_argv(const VmSpec& s) {
   // QEMU may not fork, exec or change privileges: a guest that escapes into
   // QEMU gets no further. (QEMU's own -daemonize needs setsid, so the launcher
   // detaches QEMU itself.)
-  if (s.sandbox) add({"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"});
+  if (s.sandbox)
+    add({"-sandbox", s.sandbox_allow_spawn ? "on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny"
+                                           : "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"});
 
   add({"-kernel", s.kernel.string(), "-initrd", s.initrd.string(), "-append", kernel_cmdline(s)});
   add({"-drive", "id=root,file=" + path_opt(s.rootfs) + ",format=raw,if=none,read-only=on",
@@ -119,6 +121,9 @@ std::vector<std::string> qemu_argv(const VmSpec& s) {
        "-device", "virtserialport,chardev=qga,name=org.qemu.guest_agent.0"});
   add({"-chardev", "socket,id=qmp,path=" + path_opt(s.qmp_socket) + ",server=on,wait=off",
        "-mon", "chardev=qmp,mode=control"});
+  if (!s.observe_socket.empty())
+    add({"-chardev", "socket,id=qmp-observe,path=" + path_opt(s.observe_socket) + ",server=on,wait=off",
+         "-mon", "chardev=qmp-observe,mode=control"});
   add({"-chardev", "file,id=console,path=" + path_opt(s.console_log),
        "-serial", "chardev:console"});
   if (!s.pid_file.empty()) add({"-pidfile", s.pid_file.string()});

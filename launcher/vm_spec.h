@@ -48,8 +48,14 @@ struct VmSpec {
   std::vector<std::string> egress_cmd;
 
   std::filesystem::path qmp_socket, qga_socket, console_log, pid_file;
+  // A second QMP monitor for observers (agent-list), so they never queue
+  // behind a command holding the first. Optional.
+  std::filesystem::path observe_socket;
 
   bool sandbox = true;     // -sandbox on, no spawning, no privilege changes
+  // Restricted networking needs QEMU to start the egress helper per
+  // connection, so spawning stays allowed there.
+  bool sandbox_allow_spawn = false;
   std::vector<std::string> extra_args;
 };
 

@@ -90,6 +90,9 @@ TEST_CASE("restricted networking has one way out, the egress command", "[vm_spec
   // A comma in the command is doubled so QEMU does not split on it.
   CHECK(nd.find("guestfwd=tcp:10.0.2.100:3128-cmd:/usr/bin/agent-vm egress --allow=api.anthropic.com,,x") !=
         std::string::npos);
+  // QEMU starts the egress helper per connection: spawning stays allowed.
+  s.sandbox_allow_spawn = true;
+  CHECK(after(qemu_argv(s), "-sandbox") == "on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny");
   s.net = NetMode::Off;
   auto off = qemu_argv(s);
   CHECK_FALSE(contains(off, "-netdev"));
@@ -105,6 +108,15 @@ TEST_CASE("monitor, guest agent and console use the run/ paths", "[vm_spec]") {
   CHECK_FALSE(contains(a, "-daemonize"));  // the launcher detaches QEMU itself
   CHECK(after(a, "-sandbox") == "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
   CHECK(after(a, "-drive") == "id=root,file=/img/root.squashfs,format=raw,if=none,read-only=on");
+}
+
+TEST_CASE("observers get a monitor of their own when asked", "[vm_spec]") {
+  auto s = sample();
+  CHECK_FALSE(contains(qemu_argv(s), "chardev=qmp-observe,mode=control"));
+  s.observe_socket = "/s/run/qmp-observe.sock";
+  auto a = qemu_argv(s);
+  CHECK(contains(a, "socket,id=qmp-observe,path=/s/run/qmp-observe.sock,server=on,wait=off"));
+  CHECK(contains(a, "chardev=qmp-observe,mode=control"));
 }
 
 TEST_CASE("commas in paths are escaped for QEMU's option parser", "[vm_spec]") {
