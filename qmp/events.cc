@@ -98,10 +98,10 @@ DeviceDeletedEvent DeviceDeletedEvent::from(const Event& e) {
 }
 
 json::object to_json(const Event& e) {
-  json::object o;
+  json::object o;  // in QEMU's order
+  o["timestamp"] = json::object{{"seconds", e.ts_seconds}, {"microseconds", e.ts_micros}};
   o["event"] = e.name;
   if (!e.data.empty()) o["data"] = e.data;
-  o["timestamp"] = json::object{{"seconds", e.ts_seconds}, {"microseconds", e.ts_micros}};
   o["seq"] = e.seq;
   return o;
 }

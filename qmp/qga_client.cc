@@ -274,8 +274,17 @@ ExecResult QgaClient::exec(const std::vector<std::string>& argv, Ms timeout,
   if (!input.empty()) args.input = std::string(input);
   std::int64_t pid = exec_start(args, remaining(deadline));
   Ms interval(10);
+  auto still_running = [&] {
+    return TimeoutError("'" + argv[0] + "' (guest pid " + std::to_string(pid) + ") to exit",
+                        elapsed_since(start), "it is still running in the guest; pass a longer timeout");
+  };
   for (;;) {
-    ExecStatus s = exec_status(pid, std::max(remaining(deadline), Ms(1)));
+    ExecStatus s;
+    try {
+      s = exec_status(pid, std::max(remaining(deadline), Ms(1)));
+    } catch (const TimeoutError&) {
+      throw still_running();  // the deadline passed while asking
+    }
     if (s.exited) {
       ExecResult r;
       r.signal = s.signal;
@@ -286,17 +295,21 @@ ExecResult QgaClient::exec(const std::vector<std::string>& argv, Ms timeout,
       r.err_truncated = s.err_truncated;
       return r;
     }
-    if (Clock::now() >= deadline)
-      throw TimeoutError("'" + argv[0] + "' (guest pid " + std::to_string(pid) + ") to exit",
-                         elapsed_since(start), "it is still running in the guest; pass a longer timeout");
+    if (Clock::now() >= deadline) throw still_running();
     // guest-exec-status has no notification: poll, backing off.
     std::this_thread::sleep_for(std::min(interval, remaining(deadline)));
     interval = std::min(interval * 2, Ms(250));
   }
 }
 
-void QgaClient::shutdown(std::string_view mode, Ms refusal_wait) {
+bool QgaClient::replies_on_success(std::string_view command) {
+  return !(command == "guest-shutdown" || command == "guest-suspend-disk" ||
+           command == "guest-suspend-ram" || command == "guest-suspend-hybrid");
+}
+
+void QgaClient::execute_no_reply(std::string_view command_sv, json::object args, Ms refusal_wait) {
   Impl& m = *impl_;
+  std::string command(command_sv);
   auto deadline = Clock::now() + refusal_wait + Ms(5000);
   if (m.closed) throw ClosedError("the guest agent socket " + m.where() + " is closed", kClosedHint);
   if (!m.is_synced) m.sync(remaining(deadline));
@@ -304,17 +317,20 @@ void QgaClient::shutdown(std::string_view mode, Ms refusal_wait) {
   m.pending = id;
   m.reply.reset();
   m.garbage.reset();
-  m.write(make_request("guest-shutdown", json::object{{"mode", mode}}, id) + "\n", "guest-shutdown",
-          deadline);
+  m.write(make_request(command, args, id) + "\n", command, deadline);
   m.pump([&] { return m.reply.has_value(); }, Clock::now() + refusal_wait);
   m.pending.reset();
   if (m.reply) {  // refused: the stream is still in step
     Reply r = std::move(*m.reply);
     m.reply.reset();
-    result_or_throw(std::move(r), "guest-shutdown", "guest agent");
+    result_or_throw(std::move(r), command, "guest agent");
     return;
   }
   m.is_synced = false;  // the guest is going down; any later use resyncs
+}
+
+void QgaClient::shutdown(std::string_view mode, Ms refusal_wait) {
+  execute_no_reply("guest-shutdown", json::object{{"mode", mode}}, refusal_wait);
 }
 
 const std::filesystem::path& QgaClient::socket() const { return impl_->transport.path(); }

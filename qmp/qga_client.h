@@ -70,6 +70,14 @@ class QgaClient {
   // Confirm with QMP's SHUTDOWN event.
   void shutdown(std::string_view mode = "powerdown", Ms refusal_wait = Ms(1000));
 
+  // Commands that send no reply when they succeed (guest-shutdown,
+  // guest-suspend-*): the guest goes away instead.
+  static bool replies_on_success(std::string_view command);
+  // Sends such a command; waits up to `refusal_wait` for a refusal
+  // (CommandError) and otherwise returns (the agent then needs a resync).
+  void execute_no_reply(std::string_view command, boost::json::object args = {},
+                        Ms refusal_wait = Ms(1000));
+
   const std::filesystem::path& socket() const;
   // Replies dropped because they answered nothing in flight (stale).
   std::uint64_t stale_replies() const;

@@ -282,12 +282,18 @@ std::string QmpClient::human_monitor_command(std::string_view command_line, Ms t
 
 namespace {
 
-void hmp_must_be_silent(std::string_view hmp, const std::string& out) {
-  // HMP's hostfwd commands print nothing on success and a message on failure.
-  if (out.find_first_not_of(" \r\n") == std::string::npos) return;
-  std::string msg = out;
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
-  throw CommandError(std::string(hmp), "HmpError", msg);
+std::string chomp(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// HMP reports failure as text, not as an error reply. hostfwd_add prints
+// nothing when it works; hostfwd_remove prints "host forwarding rule for
+// <rule> removed" (or "... not found").
+void hmp_check(std::string_view hmp, const std::string& out, std::string_view success_suffix) {
+  std::string msg = chomp(out);
+  if (success_suffix.empty() ? msg.empty() : msg.ends_with(success_suffix)) return;
+  throw CommandError(std::string(hmp), "HmpError", msg.empty() ? "no output" : msg);
 }
 
 std::string hostfwd_line(std::string_view verb, std::string_view netdev, std::string_view rule) {
@@ -304,12 +310,12 @@ std::string hostfwd_line(std::string_view verb, std::string_view netdev, std::st
 }  // namespace
 
 void QmpClient::hostfwd_add(std::string_view netdev_id, std::string_view rule, Ms t) {
-  hmp_must_be_silent("hostfwd_add", human_monitor_command(hostfwd_line("hostfwd_add", netdev_id, rule), t));
+  hmp_check("hostfwd_add", human_monitor_command(hostfwd_line("hostfwd_add", netdev_id, rule), t), "");
 }
 
 void QmpClient::hostfwd_remove(std::string_view netdev_id, std::string_view rule, Ms t) {
-  hmp_must_be_silent("hostfwd_remove",
-                     human_monitor_command(hostfwd_line("hostfwd_remove", netdev_id, rule), t));
+  hmp_check("hostfwd_remove", human_monitor_command(hostfwd_line("hostfwd_remove", netdev_id, rule), t),
+            " removed");
 }
 
 EventCursor QmpClient::cursor() const { return impl_->events.cursor(); }

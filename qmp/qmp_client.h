@@ -70,8 +70,10 @@ class QmpClient {
   void device_del(std::string_view id, Ms timeout = Ms(5000));
   // An HMP command through QMP; returns its text output.
   std::string human_monitor_command(std::string_view command_line, Ms timeout = Ms(5000));
-  // HMP hostfwd_add/hostfwd_remove on a user-mode netdev: "tcp:127.0.0.1:2222-:22".
-  // HMP reports failure as text: any output is thrown as CommandError.
+  // HMP hostfwd_add/hostfwd_remove on a user-mode netdev (empty netdev_id:
+  // QEMU's first). add takes "tcp:127.0.0.1:2222-:22", remove the host side
+  // "tcp:127.0.0.1:2222". HMP reports failure as text, which is thrown as a
+  // CommandError of class "HmpError".
   void hostfwd_add(std::string_view netdev_id, std::string_view rule, Ms timeout = Ms(5000));
   void hostfwd_remove(std::string_view netdev_id, std::string_view rule, Ms timeout = Ms(5000));
 
