@@ -133,7 +133,10 @@ struct QmpClient::Impl {
     try {
       transport.write(request, deadline);
     } catch (const ClosedError&) {
+      // QEMU is gone; take in what it sent before it went (SHUTDOWN...).
+      pump([&] { return closed; }, deadline);
       closed = true;
+      transport.close();
       throw ClosedError("'" + command + "': the QMP connection " + where() + " closed", kClosedHint);
     } catch (const TimeoutError& e) {
       closed = true;  // the transport closed itself: a partial write is unusable

@@ -28,6 +28,7 @@ struct Transport::Impl {
   bool reading = false;
   std::string pending;
   bool eof = false;
+  bool write_failed = false;  // the peer stopped taking bytes (EPIPE)
   Clock::time_point started = Clock::now();
 
   // Runs handlers until `done()` or the deadline. True if done. With the
@@ -109,7 +110,7 @@ Transport Transport::connect(const std::filesystem::path& path, Clock::time_poin
 
 void Transport::write(std::string_view bytes, Clock::time_point deadline) {
   Impl& m = *impl_;
-  if (!m.socket.is_open() || m.eof)
+  if (!m.socket.is_open() || m.eof || m.write_failed)
     throw ClosedError("the " + m.what + " " + m.path.string() + " is closed");
   std::optional<error_code> result;
   auto start = Clock::now();
@@ -125,7 +126,8 @@ void Transport::write(std::string_view bytes, Clock::time_point deadline) {
                        "the peer stopped reading; it may be hung");
   }
   if (*result) {
-    m.eof = true;
+    // Reading goes on: what the peer said before it went is still to be read.
+    m.write_failed = true;
     throw ClosedError("the " + m.what + " " + m.path.string() +
                       " closed while writing to it (" + result->message() + ")");
   }

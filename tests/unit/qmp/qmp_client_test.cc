@@ -5,6 +5,7 @@
 
 #include <boost/json/serialize.hpp>
 #include <cstring>
+#include <thread>
 #include <catch2/catch.hpp>
 
 #include "fake_server.h"
@@ -402,5 +403,51 @@ TEST_CASE("connecting to no socket, or a dead one, names the fix", "[qmp_client]
   } catch (const ConnectError& e) {
     CHECK_THAT(e.what(), Catch::Contains("nothing listens"));
     CHECK_THAT(e.hint(), Catch::Contains("stale socket"));
+  }
+}
+
+TEST_CASE("events sent before QEMU went away are kept when a command finds it gone", "[qmp_client]") {
+  FakeServer server([&](FakeConn& c) {
+    handshake(c);
+    c.event("SHUTDOWN", {{"guest", true}, {"reason", "guest-shutdown"}});
+    c.close();
+  });
+  auto qmp = QmpClient::connect(server.socket(), 5s);
+  REQUIRE(server.finish() == "");  // the peer is gone before we send
+  CHECK_THROWS_AS(qmp.query_status(), ClosedError);
+  auto e = qmp.wait_event("SHUTDOWN", 0, 1s);
+  REQUIRE(e);
+  CHECK(ShutdownEvent::from(*e).guest);
+}
+
+TEST_CASE("twenty clients on twenty threads, one per VM, as agent-list does", "[qmp_client]") {
+  constexpr int kVms = 20;
+  std::vector<std::unique_ptr<FakeServer>> servers;
+  for (int i = 0; i < kVms; ++i)
+    servers.push_back(std::make_unique<FakeServer>([i](FakeConn& c) {
+      handshake(c);
+      if (i % 5 == 4) c.hold();  // a hung VM: its client times out alone
+      c.reply(c.expect("query-status"),
+              json::object{{"status", i % 2 ? "paused" : "running"}, {"singlestep", false}, {"running", i % 2 == 0}});
+      c.hold();
+    }));
+  std::vector<std::string> results(kVms);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kVms; ++i)
+    threads.emplace_back([&, i] {
+      try {
+        auto qmp = QmpClient::connect(servers[static_cast<std::size_t>(i)]->socket(), 5s);
+        results[static_cast<std::size_t>(i)] = qmp.query_status(300ms).status_name;
+      } catch (const TimeoutError&) {
+        results[static_cast<std::size_t>(i)] = "timeout";
+      } catch (const std::exception& e) {
+        results[static_cast<std::size_t>(i)] = e.what();
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kVms; ++i) {
+    INFO("vm " << i);
+    if (i % 5 == 4) CHECK(results[static_cast<std::size_t>(i)] == "timeout");
+    else CHECK(results[static_cast<std::size_t>(i)] == (i % 2 ? "paused" : "running"));
   }
 }
