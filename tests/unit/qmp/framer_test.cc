@@ -2,6 +2,10 @@
 
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
+#include <random>
+
+#include "qmp/errors.h"
+#include "qmp/message.h"
 
 #include "transcript.h"
 
@@ -196,4 +200,40 @@ TEST_CASE("QMP: 0xFF is garbage", "[framer]") {
 TEST_CASE("excerpt escapes what it cannot print", "[framer]") {
   CHECK(excerpt(std::string("a\0b\xff'", 5), 0) == "'a\\x00b\\xff\\''");
   CHECK(excerpt("abcdef", 2, 2) == "'cd'...");
+}
+
+TEST_CASE("random bytes and mangled messages never crash the framer or the classifier", "[framer]") {
+  // A small in-test fuzz: recorded messages cut, spliced and sprinkled
+  // with random bytes, fed in random pieces, in both modes.
+  auto t = test::Transcript::load("qmp-session.txt");
+  std::string wire = server_bytes(t);
+  std::mt19937 rng(20261125);
+  auto pick = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); };
+  std::size_t values = 0, errors = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::size_t start = wire.find('\n', pick(wire.size()));
+    start = start == std::string::npos ? 0 : start + 1;  // mostly at a message boundary
+    std::string bytes = wire.substr(start, 1 + pick(2048));
+    for (int k = static_cast<int>(pick(4)); k > 0; --k)
+      bytes.insert(pick(bytes.size() + 1), 1, static_cast<char>(pick(256)));
+    if (pick(2)) bytes += wire.substr(0, pick(wire.size()));
+    Framer f(FramerOptions{.sentinel = round % 2 == 1, .max_message = 4096});
+    std::vector<Frame> out;
+    for (std::size_t i = 0; i < bytes.size();) {
+      std::size_t n = 1 + pick(64);
+      f.feed(std::string_view(bytes).substr(i, n), out);
+      i += n;
+    }
+    for (auto& fr : out) {
+      if (fr.kind == Frame::Kind::Error) ++errors;
+      if (fr.kind != Frame::Kind::Value) continue;
+      ++values;
+      try {
+        (void)classify(std::move(fr.value));
+      } catch (const ProtocolError&) {
+      }
+    }
+  }
+  CHECK(values > 1000);
+  CHECK(errors > 1000);
 }
