@@ -17,11 +17,15 @@ using namespace avm::launcher;
 using namespace std::chrono_literals;
 
 namespace {
-// Kills a detached process when the test ends, however it ends.
+// Kills a detached process, and anything it started (its process group),
+// when the test ends, however it ends.
 struct Reap {
   pid_t pid;
   ~Reap() {
-    if (pid > 0) ::kill(pid, SIGKILL);
+    if (pid <= 0) return;
+    pid_t pg = ::getpgid(pid);
+    if (pg > 1 && pg != ::getpgid(0)) ::kill(-pg, SIGKILL);
+    ::kill(pid, SIGKILL);
   }
 };
 }  // namespace
@@ -51,7 +55,8 @@ TEST_CASE("a detached process writes its output to the log", "[qemu_process]") {
 
 TEST_CASE("a recorded pid is trusted only if name and start time match", "[qemu_process]") {
   avm::TempDir d;
-  auto q = start_detached({"sh", "-c", "exec sleep 30", "sh", "-name", "agent-vm-abc"}, d.path() / "log");
+  // The shell stays (it waits for sleep), so its command line keeps -name.
+  auto q = start_detached({"sh", "-c", "sleep 30 & wait", "sh", "-name", "agent-vm-abc"}, d.path() / "log");
   Reap r2{q.pid};
   CHECK(is_vm_process(q.pid, "agent-vm-abc", q.start_time));
   CHECK(is_vm_process(q.pid, "agent-vm-abc"));
@@ -61,7 +66,7 @@ TEST_CASE("a recorded pid is trusted only if name and start time match", "[qemu_
   CHECK_FALSE(is_vm_process(::getpid(), "agent-vm-abc"));
   auto found = find_vm_processes("agent-vm-abc");
   CHECK(std::find(found.begin(), found.end(), q.pid) != found.end());
-  ::kill(q.pid, SIGKILL);
+  ::kill(-::getpgid(q.pid), SIGKILL);
   REQUIRE(avm::wait_for_exit(q.pid, 5s));
   CHECK_FALSE(is_vm_process(q.pid, "agent-vm-abc", q.start_time));
 }
