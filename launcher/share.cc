@@ -19,6 +19,7 @@ namespace {
 
 constexpr const char* kUid = "user.virtfs.uid";
 constexpr const char* kGid = "user.virtfs.gid";
+constexpr const char* kMode = "user.virtfs.mode";
 
 // nftw passes no user data: the walk's state, one walk at a time per thread.
 thread_local struct {
@@ -70,6 +71,15 @@ std::size_t stamp_guest_owner(const fs::path& root, uid_t uid, gid_t gid) {
 
 void prepare_share_for_guest(const fs::path& session_dir) {
   if (share_security_model() != "mapped-xattr") return;
+  // The session folder is 0700 on the host; the guest's agent must still pass
+  // through it to repo/ and opencode/: it sees it as root's, mode 0755.
+  uint32_t mode_le = htole32(static_cast<uint32_t>(S_IFDIR | 0755));
+  uint32_t root_le = 0;
+  if (::lsetxattr(session_dir.c_str(), kMode, &mode_le, sizeof mode_le, 0) != 0 ||
+      ::lsetxattr(session_dir.c_str(), kUid, &root_le, sizeof root_le, 0) != 0 ||
+      ::lsetxattr(session_dir.c_str(), kGid, &root_le, sizeof root_le, 0) != 0)
+    throw_errno("cannot set the guest's view of " + session_dir.string() +
+                " (user xattrs; QEMU runs as root)");
   fs::path opencode = session_dir / "opencode";
   std::error_code ec;
   if (!fs::exists(opencode, ec)) {

@@ -24,7 +24,9 @@ std::string share_security_model(uid_t qemu_euid = ::geteuid());
 
 // Called by the launcher before every boot. As root, stamps the guest agent's
 // owner on every entry of repo/ and opencode/ that has none yet (creating
-// opencode/ if missing); as an ordinary user, does nothing. Cheap when run
+// opencode/ if missing), and shows the guest the session folder itself as
+// root's with mode 0755 (it stays 0700 on the host) so the agent can reach
+// repo/; as an ordinary user, does nothing (the guest's agent is the owner). Cheap when run
 // again: entries already stamped cost one getxattr each.
 void prepare_share_for_guest(const std::filesystem::path& session_dir);
 

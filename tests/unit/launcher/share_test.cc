@@ -1,6 +1,7 @@
 #include "launcher/share.h"
 
 #include <endian.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -63,6 +64,9 @@ TEST_CASE("prepare_share_for_guest stamps repo/ and opencode/ when QEMU runs as 
     CHECK(fs::is_directory(t.path() / "opencode"));
     CHECK(stamped(t.path() / "repo") == kGuestAgentUid);
     CHECK(stamped(t.path() / "opencode") == kGuestAgentUid);
+    // The guest sees the session folder as root's 0755; the host keeps 0700.
+    CHECK(stamped(t.path()) == 0);
+    CHECK(stamped(t.path(), "user.virtfs.mode") == (S_IFDIR | 0755));
     // Host-only and key files are left to root.
     CHECK(stamped(t.path() / "meta.json") == -1);
     CHECK(stamped(t.path() / "ssh") == -1);
