@@ -26,11 +26,12 @@ in
   # The shared units: from the package, enabled where the Debian image enables them.
   systemd.packages = [ guest.files ];
   systemd.targets.local-fs.wants = [ "session.mount" ];
-  systemd.targets.sysinit.wants = [ "agent-vm-power-button.service" ];
+  systemd.targets.sysinit.wants = [ "agent-vm-power-button.service" "agent-vm-guest-agent.service" ];
   systemd.targets.multi-user.wants = [ "agent-vm-setup.service" "agent-vm-agent.service" ];
   systemd.services.agent-vm-setup.environment.PATH = lib.mkForce sysPath;
   systemd.services.agent-vm-agent.environment.PATH = lib.mkForce sysPath;
   systemd.services.agent-vm-power-button.environment.PATH = lib.mkForce sysPath;
+  systemd.services.agent-vm-guest-agent.environment.PATH = lib.mkForce sysPath;
   # Where the contract names them (agent-status through QGA, the stand-in).
   systemd.tmpfiles.rules = [ "L+ /usr/libexec/agent-vm - - - - ${guest.files}/libexec/agent-vm" ];
   # agent-vm-power-button handles the button; logind must not as well.
@@ -54,7 +55,8 @@ in
     after = [ "agent-vm-setup.service" ];
   };
 
-  services.qemuGuest.enable = true;
+  # qemu-guest-agent runs from the shared agent-vm-guest-agent.service.
+  services.qemuGuest.enable = false;
 
   # The agent user; agent-vm-setup moves it to the uid:gid owning /session/repo.
   users.mutableUsers = true;
@@ -71,6 +73,7 @@ in
 
   environment.systemPackages = with pkgs; [
     guest.opencode
+    qemu_kvm.ga
     tmux git curl cacert openssh iproute2 procps
     gcc gnumake binutils pkg-config python3 nodejs ripgrep jq less file patch unzip xz zstd
     shadow util-linux coreutils gnugrep gnused gawk findutils diffutils which vim

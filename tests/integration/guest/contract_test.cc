@@ -22,8 +22,9 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-// One booted guest shared by the read-only checks below, in file order; the
-// power-button case at the end stops it and boots the same session again.
+// One booted guest shared by the [contract] cases below, which run in one
+// process, in file order (ctest runs each tag as one test); the power-button
+// case at the end stops it and boots the same session again.
 struct Booted {
   avm::launcher::Image image = test_image();
   SessionDir session;
@@ -77,7 +78,7 @@ class OneShotServer {
 
 }  // namespace
 
-TEST_CASE("probe: agentvm.probe=1 prints the probe line and powers off at once", "[guest]") {
+TEST_CASE("probe: agentvm.probe=1 prints the probe line and powers off at once", "[probe]") {
   auto image = test_image();
   SessionDir session;
   VmOptions o;
@@ -90,7 +91,7 @@ TEST_CASE("probe: agentvm.probe=1 prints the probe line and powers off at once",
   CHECK(vm.console().find("agent-vm: probe ok") != std::string::npos);
 }
 
-TEST_CASE("sshd accepts the session's client key, with the pinned host key", "[guest]") {
+TEST_CASE("sshd accepts the session's client key, with the pinned host key", "[contract]") {
   auto& b = booted();
   INFO(avm::tail_lines(b.vm->console(), 40));
   REQUIRE(b.ssh_up);
@@ -98,14 +99,14 @@ TEST_CASE("sshd accepts the session's client key, with the pinned host key", "[g
   CHECK(avm::trim(r.out) == "agent");
 }
 
-TEST_CASE("sshd refuses a key that is not the session's", "[guest]") {
+TEST_CASE("sshd refuses a key that is not the session's", "[contract]") {
   auto& b = booted();
   REQUIRE(b.ssh_up);
   auto r = ssh(*b.vm, b.session, b.session.other_key(), "true");
   CHECK(r.exit_code == 255);
 }
 
-TEST_CASE("the guest's host key is the pinned one", "[guest]") {
+TEST_CASE("the guest's host key is the pinned one", "[contract]") {
   auto& b = booted();
   REQUIRE(b.ssh_up);
   // Scanned independently of known_hosts: the key sshd presents.
@@ -118,7 +119,7 @@ TEST_CASE("the guest's host key is the pinned one", "[guest]") {
   CHECK(r.out.find(pinned[1]) != std::string::npos);
 }
 
-TEST_CASE("sshd offers no password login", "[guest]") {
+TEST_CASE("sshd offers no password login", "[contract]") {
   auto& b = booted();
   REQUIRE(b.ssh_up);
   auto r = ssh(*b.vm, b.session, b.session.other_key(), "true", 60s,
@@ -128,7 +129,7 @@ TEST_CASE("sshd offers no password login", "[guest]") {
   CHECK_THAT(r.err, Catch::Contains("Permission denied (publickey)."));
 }
 
-TEST_CASE("/session is the 9p tag 'session', mounted read-write", "[guest]") {
+TEST_CASE("/session is the 9p tag 'session', mounted read-write", "[contract]") {
   auto& b = booted();
   REQUIRE(b.ssh_up);
   auto r = ssh(*b.vm, b.session, b.session.client_key(),
@@ -136,7 +137,7 @@ TEST_CASE("/session is the 9p tag 'session', mounted read-write", "[guest]") {
   CHECK_THAT(r.out, Catch::StartsWith("session 9p rw,"));
 }
 
-TEST_CASE("files the guest writes are owned by the host user running QEMU", "[guest]") {
+TEST_CASE("files the guest writes are owned by the host user running QEMU", "[contract]") {
   auto& b = booted();
   REQUIRE(b.ssh_up);
   auto r = ssh(*b.vm, b.session, b.session.client_key(),
@@ -150,7 +151,7 @@ TEST_CASE("files the guest writes are owned by the host user running QEMU", "[gu
   CHECK(read_file(b.session.repo() / "README.md") == "cloned on the host\nedited-in-guest\n");
 }
 
-TEST_CASE("the agent runs as an unprivileged user 'agent'", "[guest]") {
+TEST_CASE("the agent runs as an unprivileged user 'agent'", "[contract]") {
   auto& b = booted();
   REQUIRE(b.ssh_up);
   auto r = ssh(*b.vm, b.session, b.session.client_key(),
@@ -158,7 +159,7 @@ TEST_CASE("the agent runs as an unprivileged user 'agent'", "[guest]") {
   CHECK(avm::trim(r.out) == "agent");
 }
 
-TEST_CASE("tmux session 'agent' runs the stand-in in /session/repo (spawn)", "[guest]") {
+TEST_CASE("tmux session 'agent' runs the stand-in in /session/repo (spawn)", "[contract]") {
   auto& b = booted();
   REQUIRE(b.ssh_up);
   auto r = ssh(*b.vm, b.session, b.session.client_key(),
@@ -168,7 +169,7 @@ TEST_CASE("tmux session 'agent' runs the stand-in in /session/repo (spawn)", "[g
                         Catch::Contains("agent-vm stand-in agent (spawn)"));
 }
 
-TEST_CASE("the agent gets XDG_DATA_HOME and the variables of /session/env", "[guest]") {
+TEST_CASE("the agent gets XDG_DATA_HOME and the variables of /session/env", "[contract]") {
   auto& b = booted();
   REQUIRE(b.ssh_up);
   auto r = ssh(*b.vm, b.session, b.session.client_key(),
@@ -179,7 +180,7 @@ TEST_CASE("the agent gets XDG_DATA_HOME and the variables of /session/env", "[gu
                         Catch::Contains("\nAGENT_VM_MODE=spawn\n"));
 }
 
-TEST_CASE("the host-only parts of /session are hidden from the guest", "[guest]") {
+TEST_CASE("the host-only parts of /session are hidden from the guest", "[contract]") {
   auto& b = booted();
   REQUIRE(b.ssh_up);
   auto r = ssh(*b.vm, b.session, b.session.client_key(),
@@ -187,20 +188,20 @@ TEST_CASE("the host-only parts of /session are hidden from the guest", "[guest]"
   CHECK(r.out == "done\n");
 }
 
-TEST_CASE("qemu-guest-agent answers guest-ping on org.qemu.guest_agent.0", "[guest]") {
+TEST_CASE("qemu-guest-agent answers guest-ping on org.qemu.guest_agent.0", "[contract]") {
   auto& b = booted();
   Qga qga(b.session.run() / "qga.sock", clock_type::now() + 120s);
   CHECK(qga.execute("guest-ping").is_object());
 }
 
-TEST_CASE("agent-status reports the agent through QGA", "[guest]") {
+TEST_CASE("agent-status reports the agent through QGA", "[contract]") {
   auto& b = booted();
   Qga qga(b.session.run() / "qga.sock", clock_type::now() + 120s);
   auto r = qga.exec({"/usr/libexec/agent-vm/agent-status"});
   CHECK((r.exit_code == 0 && r.out == "running\n"));
 }
 
-TEST_CASE("outbound network works through QEMU user networking", "[guest]") {
+TEST_CASE("outbound network works through QEMU user networking", "[contract]") {
   auto& b = booted();
   REQUIRE(b.ssh_up);
   OneShotServer server;
@@ -209,7 +210,7 @@ TEST_CASE("outbound network works through QEMU user networking", "[guest]") {
   CHECK(r.out == "agent-vm outbound ok\n");
 }
 
-TEST_CASE("opencode --version in the guest prints the pinned version", "[guest]") {
+TEST_CASE("opencode --version in the guest prints the pinned version", "[contract]") {
   auto& b = booted();
   REQUIRE(b.ssh_up);
   // Under TCG opencode takes ~15 s to start.
@@ -217,7 +218,7 @@ TEST_CASE("opencode --version in the guest prints the pinned version", "[guest]"
   CHECK(avm::trim(r.out) == pinned_opencode_version());
 }
 
-TEST_CASE("the power button stops the agent politely, then the guest powers off", "[guest]") {
+TEST_CASE("the power button stops the agent politely, then the guest powers off", "[contract]") {
   auto& b = booted();
   REQUIRE(b.ssh_up);
   auto& qmp = b.vm->qmp();
@@ -242,7 +243,7 @@ TEST_CASE("the power button stops the agent politely, then the guest powers off"
   }
 }
 
-TEST_CASE("a power button pressed during boot still powers the guest off", "[guest]") {
+TEST_CASE("a power button pressed during boot still powers the guest off", "[press-during-boot]") {
   auto image = test_image();
   SessionDir session;
   Vm vm(image, session);
