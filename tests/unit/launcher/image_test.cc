@@ -1,0 +1,246 @@
+#include "launcher/image.h"
+
+#include <sys/stat.h>
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <fstream>
+
+#include "util/error.h"
+#include "util/file.h"
+#include "util/temp_dir.h"
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using namespace avm;
+using namespace avm::launcher;
+
+namespace {
+
+// Points the image store at a fresh folder for one test.
+struct Store {
+  TempDir tmp{"image-test"};
+  fs::path root = tmp.path() / "images";
+  Store() { ::setenv("AGENT_VM_IMAGES", root.c_str(), 1); }
+  ~Store() { ::unsetenv("AGENT_VM_IMAGES"); }
+};
+
+json::object good_manifest(const std::string& name = "default") {
+  json::object m;
+  m["schema"] = 1;
+  m["name"] = name;
+  m["source"] = "debian";
+  m["kernel"] = "vmlinuz";
+  m["initrd"] = "initrd.img";
+  m["rootfs"] = "rootfs.squashfs";
+  m["cmdline"] = "console=ttyS0 root=/dev/vda";
+  m["opencode_version"] = "1.2.3";
+  m["built"] = "2025-01-01T00:00:00Z";
+  m["input_digest"] = "sha256:abc";
+  return m;
+}
+
+void make_image(const fs::path& dir, const json::object& m) {
+  fs::create_directories(dir);
+  for (const char* f : {"vmlinuz", "initrd.img", "rootfs.squashfs"})
+    write_file_atomic(dir / f, std::string("contents of ") + f);
+  write_file_atomic(dir / "manifest.json", json::serialize(m));
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return std::string(e.what()) + " | hint: " + e.hint();
+  }
+  return "no error";
+}
+
+}  // namespace
+
+TEST_CASE("a missing default image names the build command") {
+  Store s;
+  std::string e = error_of([] { load_image("default"); });
+  CHECK_THAT(e, Catch::Contains("no guest image 'default'"));
+  CHECK_THAT(e, Catch::Contains("run 'agent-vm image build'"));
+}
+
+TEST_CASE("load_image reads a manifest into absolute paths") {
+  Store s;
+  make_image(s.root / "default", good_manifest());
+  Image img = load_image("default");
+  CHECK(img.name == "default");
+  CHECK(img.kernel == s.root / "default" / "vmlinuz");
+  CHECK(img.initrd == s.root / "default" / "initrd.img");
+  CHECK(img.rootfs == s.root / "default" / "rootfs.squashfs");
+  CHECK(img.cmdline == "console=ttyS0 root=/dev/vda");
+  CHECK(img.opencode_version == "1.2.3");
+  CHECK(img.source == "debian");
+  CHECK(img.input_digest == "sha256:abc");
+  CHECK(img.manifest.at("name").as_string() == "default");
+  // A folder works as well as a name.
+  CHECK(load_image((s.root / "default").string()).kernel == img.kernel);
+}
+
+TEST_CASE("a broken manifest names the field or the file") {
+  Store s;
+  SECTION("missing field") {
+    auto m = good_manifest();
+    m.erase("cmdline");
+    make_image(s.root / "default", m);
+    CHECK_THAT(error_of([] { load_image("default"); }), Catch::Contains("no 'cmdline'"));
+  }
+  SECTION("missing file") {
+    make_image(s.root / "default", good_manifest());
+    fs::remove(s.root / "default" / "initrd.img");
+    std::string e = error_of([] { load_image("default"); });
+    CHECK_THAT(e, Catch::Contains("initrd file"));
+    CHECK_THAT(e, Catch::Contains("initrd.img"));
+  }
+  SECTION("a path outside the image folder") {
+    auto m = good_manifest();
+    m["kernel"] = "../../etc/passwd";
+    make_image(s.root / "default", m);
+    CHECK_THAT(error_of([] { load_image("default"); }), Catch::Contains("field 'kernel' must name a file inside"));
+  }
+  SECTION("not JSON") {
+    make_image(s.root / "default", good_manifest());
+    write_file_atomic(s.root / "default" / "manifest.json", "{not json");
+    CHECK_THAT(error_of([] { load_image("default"); }), Catch::Contains("is not JSON"));
+  }
+  SECTION("a newer schema") {
+    auto m = good_manifest();
+    m["schema"] = 99;
+    make_image(s.root / "default", m);
+    CHECK_THAT(error_of([] { load_image("default"); }), Catch::Contains("upgrade agent-vm"));
+  }
+}
+
+TEST_CASE("list_images reports broken images instead of throwing") {
+  Store s;
+  make_image(s.root / "default", good_manifest());
+  auto bad = good_manifest("bad");
+  bad.erase("rootfs");
+  make_image(s.root / "bad", bad);
+  fs::create_directories(s.root / ".default.staging.abc123");  // a build in progress
+  auto list = list_images();
+  REQUIRE(list.size() == 2);
+  CHECK(list[0].name == "bad");
+  CHECK_THAT(list[0].error, Catch::Contains("'rootfs'"));
+  CHECK(list[1].name == "default");
+  CHECK(list[1].error.empty());
+}
+
+TEST_CASE("import copies an image through a symlink and replaces one of the same name whole") {
+  Store s;
+  TempDir src("image-src");
+  make_image(src.path() / "store-path", good_manifest("nixos-built"));
+  auto m = good_manifest("nixos-built");
+  m["source"] = "nixos";
+  write_file_atomic(src.path() / "store-path" / "manifest.json", json::serialize(m));
+  fs::create_directory_symlink(src.path() / "store-path", src.path() / "result");  // like nix build
+
+  make_image(s.root / "default", good_manifest());
+  write_file_atomic(s.root / "default" / "stale-file", "from the old image");
+
+  Image img = import_image(src.path() / "result", "default");
+  CHECK(img.name == "default");
+  CHECK(img.source == "nixos");
+  CHECK(img.dir == s.root / "default");
+  CHECK(fs::is_regular_file(img.kernel));
+  CHECK(!fs::is_symlink(img.kernel));
+  CHECK(read_file(img.rootfs) == "contents of rootfs.squashfs");
+  CHECK(!fs::exists(s.root / "default" / "stale-file"));
+  CHECK(img.manifest.at("name").as_string() == "default");
+  // Nothing left beside the store's images.
+  int entries = 0;
+  for (const auto& e : fs::directory_iterator(s.root))
+    if (e.path().filename().string().find(".staging") != std::string::npos) ++entries;
+  CHECK(entries == 0);
+
+  SECTION("without --name the manifest's name is used") {
+    CHECK(import_image(src.path() / "result", "").name == "nixos-built");
+  }
+  SECTION("a folder without a manifest is refused") {
+    TempDir empty("image-empty");
+    CHECK_THAT(error_of([&] { import_image(empty.path(), "x"); }), Catch::Contains("no manifest.json"));
+  }
+  SECTION("remove") {
+    remove_image("default");
+    CHECK(!fs::exists(s.root / "default"));
+    CHECK_THAT(error_of([] { remove_image("default"); }), Catch::Contains("no guest image 'default'"));
+  }
+}
+
+TEST_CASE("image names") {
+  CHECK(valid_image_name("default"));
+  CHECK(valid_image_name("nixos-1.2_x"));
+  CHECK(!valid_image_name(""));
+  CHECK(!valid_image_name(".hidden"));
+  CHECK(!valid_image_name("a/b"));
+  CHECK(!valid_image_name("-rf"));
+}
+
+TEST_CASE("the input digest covers every input and nothing else") {
+  BuildInputs a;
+  a.files = {{"common/x x", "one"}, {"debian/build x", "two"}};
+  a.includes = {"golang-go", "zsh"};
+  a.opencode_version = "1.0.0";
+  a.opencode_integrity = "sha512-x";
+  a.kernel_package = "linux-image-6.1.0-56-amd64 6.1.192-2";
+  std::string d = input_digest(a);
+  CHECK(d.rfind("sha256:", 0) == 0);
+  CHECK(d.size() == 7 + 64);
+
+  BuildInputs b = a;
+  b.includes = {"zsh", "golang-go", "zsh"};
+  CHECK(input_digest(b) == d);  // order and repeats do not matter
+
+  b = a;
+  b.files[1].second = "two!";
+  CHECK(input_digest(b) != d);
+  b = a;
+  b.opencode_version = "1.0.1";
+  CHECK(input_digest(b) != d);
+  b = a;
+  b.kernel_package = "linux-image-6.1.0-57-amd64 6.1.193-1";
+  CHECK(input_digest(b) != d);
+  b = a;
+  b.includes.push_back("vim");
+  CHECK(input_digest(b) != d);
+}
+
+TEST_CASE("the opencode pin") {
+  auto pin = parse_opencode_pin("# comment\nversion=1.2.3\nintegrity=sha512-abc==\n");
+  CHECK(pin.version == "1.2.3");
+  CHECK(pin.integrity == "sha512-abc==");
+  CHECK_THROWS_AS(parse_opencode_pin("version=1.2.3\n"), Error);
+  // The pin shipped in guest/ parses.
+  auto shipped = parse_opencode_pin(read_file(fs::path(AGENT_VM_SOURCE_DIR) / "guest/common/opencode.pin"));
+  CHECK(!shipped.version.empty());
+}
+
+TEST_CASE("manifest_from_build turns the build script's files into the manifest") {
+  TempDir d("image-build");
+  write_file_atomic(d.path() / "build-info",
+                    "kernel=vmlinuz\ninitrd=initrd.img\nrootfs=rootfs.squashfs\n"
+                    "rootfs_format=squashfs\nkernel_version=6.1.0-56-amd64\n"
+                    "kernel_package=linux-image-6.1.0-56-amd64 6.1.192-2\nsuite=bookworm\n"
+                    "opencode_version=1.2.3\nopencode_integrity=sha512-x\n"
+                    "cmdline=console=ttyS0 root=/dev/vda ro\n");
+  write_file_atomic(d.path() / "packages.tsv", "openssh-server\t1:9.2p1-2\ntmux\t3.3a-3\n");
+  BuildInputs in;
+  in.includes = {"zsh"};
+  auto m = manifest_from_build(d.path(), "default", in, "sha256:f00", "2025-01-01T00:00:00Z");
+  CHECK(m.at("cmdline").as_string() == "console=ttyS0 root=/dev/vda ro");
+  CHECK(m.at("source").as_string() == "debian");
+  CHECK(m.at("packages").as_object().at("tmux").as_string() == "3.3a-3");
+  CHECK(m.at("includes").as_array().size() == 1);
+  CHECK(m.at("input_digest").as_string() == "sha256:f00");
+  CHECK(m.at("kernel_package").as_string() == "linux-image-6.1.0-56-amd64 6.1.192-2");
+
+  write_file_atomic(d.path() / "build-info", "kernel=vmlinuz\n");
+  CHECK_THAT(error_of([&] { manifest_from_build(d.path(), "default", in, "", ""); }),
+             Catch::Contains("no 'initrd'"));
+}
