@@ -4,14 +4,12 @@
 #include <iostream>
 
 #include "commands/command.h"
+#include "commands/render.h"
 #include "qmp/json_text.h"
 #include "qmp/qga_client.h"
 #include "util/error.h"
 
 namespace avm::cmd {
-
-// In qmp_cmd.cc.
-boost::json::object parse_command_arguments(const std::string& text, const std::string& command);
 
 namespace {
 

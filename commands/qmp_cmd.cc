@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "commands/command.h"
+#include "commands/render.h"
 #include "qmp/json_text.h"
 #include "qmp/qmp_client.h"
 #include "util/error.h"
@@ -40,17 +41,6 @@ class InterruptGuard {
 };
 
 }  // namespace
-
-// Parses "[json-arguments]" as given on the command line; shared with qga.
-json::object parse_command_arguments(const std::string& text, const std::string& command) {
-  if (text.empty()) return {};
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec || !v.is_object())
-    throw Error("the arguments to '" + command + "' must be a JSON object, got: " + text,
-                "quote them for the shell, e.g. '{\"path\": \"/machine\"}'");
-  return std::move(v.get_object());
-}
 
 namespace {
 

@@ -167,6 +167,14 @@ Meta meta_from(const json::value& jv) {
     m.agent_command = std::move(argv);
   }
 
+  if (const json::value* a = f.find("allow_hosts"); a && !a->is_null()) {
+    if (!a->is_array()) Fields::fail("allow_hosts", "an array of strings", *a);
+    for (const auto& e : a->get_array()) {
+      if (!e.is_string()) Fields::fail("allow_hosts[]", "a string", e);
+      m.allow_hosts.emplace_back(e.get_string().data(), e.get_string().size());
+    }
+  }
+
   Fields status(f.need("status"), "status");
   std::string intent = status.str("intent");
   auto in = intent_from_string(intent);
@@ -291,6 +299,9 @@ void tag_invoke(const json::value_from_tag&, json::value& jv, const Meta& m) {
   o["memory_mib"] = m.memory_mib;
   o["ssh_port"] = m.ssh_port;
   o["net"] = m.net;
+  json::array allow;
+  for (const auto& h : m.allow_hosts) allow.emplace_back(h);
+  o["allow_hosts"] = std::move(allow);
   if (m.qemu_pid) {
     json::object q;
     q["pid"] = *m.qemu_pid;

@@ -70,6 +70,8 @@ struct Meta {
   std::optional<unsigned long long> qemu_start_time;
   std::optional<std::vector<std::string>> agent_command;  // argv override
   std::string net = "default";                            // network mode
+  // Hosts the egress proxy lets the guest reach (restricted networking).
+  std::vector<std::string> allow_hosts;
   Intent intent = Intent::Creating;
   std::string intent_reason;  // why, when Failed
   std::vector<RunRecord> history;
