@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "util/error.h"
@@ -15,8 +16,6 @@
 #include "util/file.h"
 #include "util/process.h"
 #include "util/strings.h"
-
-extern char** environ;
 
 namespace avm::launcher {
 
@@ -45,8 +44,15 @@ bool has_name(const std::vector<std::string>& argv, const std::string& vm_name) 
 
 }  // namespace
 
+std::vector<std::string> vm_environment() {
+  std::vector<std::string> env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+  for (const char* k : {"LANG", "LC_ALL", "TZ"})
+    if (const char* v = std::getenv(k)) env.push_back(std::string(k) + "=" + v);
+  return env;
+}
+
 DetachedProcess start_detached(const std::vector<std::string>& argv, const fs::path& log,
-                               const std::vector<int>& inherit) {
+                               const std::vector<int>& inherit, const std::vector<std::string>& env_in) {
   if (argv.empty()) throw Error("start_detached: empty argv");
   auto exe = find_program(argv[0]);
   if (!exe) throw Error("cannot run " + argv[0] + ": not found in PATH",
@@ -62,6 +68,10 @@ DetachedProcess start_detached(const std::vector<std::string>& argv, const fs::p
   for (auto& a : args) cargv.push_back(a.data());
   cargv.push_back(nullptr);
   std::string exe_s = exe->string();
+  std::vector<std::string> env = env_in;
+  std::vector<char*> cenv;
+  for (auto& e : env) cenv.push_back(e.data());
+  cenv.push_back(nullptr);
 
   // The grandchild reports its pid, then exec's success (EOF via CLOEXEC) or
   // failure (an errno), through this pipe.
@@ -89,7 +99,7 @@ DetachedProcess start_detached(const std::vector<std::string>& argv, const fs::p
       if (fl >= 0) ::fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
     }
     ::umask(077);
-    ::execve(exe_s.c_str(), cargv.data(), environ);
+    ::execve(exe_s.c_str(), cargv.data(), cenv.data());
     int err = errno;
     ssize_t w = ::write(wr.get(), &err, sizeof err);
     (void)w;

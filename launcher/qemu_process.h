@@ -15,13 +15,20 @@ struct DetachedProcess {
   unsigned long long start_time = 0;  // /proc starttime: tells a reused pid apart
 };
 
+// The environment a VM's QEMU gets: PATH and the locale, nothing else. A
+// secret in the caller's environment (ANTHROPIC_API_KEY) must not live on
+// in a long-running process that does not need it.
+std::vector<std::string> vm_environment();
+
 // Starts argv in its own session, reparented away from us (double fork), with
-// stdin from /dev/null and stdout+stderr appended to `log`. Only the fds in
-// `inherit` (and 0-2) stay open in it. Returns once exec has succeeded;
-// throws avm::Error naming the program if it cannot be executed.
+// stdin from /dev/null and stdout+stderr appended to `log`, and exactly the
+// environment `env` ("K=V"). Only the fds in `inherit` (and 0-2) stay open
+// in it. Returns once exec has succeeded; throws avm::Error naming the
+// program if it cannot be executed.
 DetachedProcess start_detached(const std::vector<std::string>& argv,
                                const std::filesystem::path& log,
-                               const std::vector<int>& inherit = {});
+                               const std::vector<int>& inherit = {},
+                               const std::vector<std::string>& env = vm_environment());
 
 // True when `pid` is alive, is the same process that was started (when
 // `start_time` is given) and its command line carries `-name <vm_name>`.

@@ -91,3 +91,15 @@ TEST_CASE("inherited fds stay open in the detached process", "[qemu_process]") {
   // The exit may still be settling for the lock (zombie holds no fds).
   CHECK(avm::FileLock::try_acquire(d.path() / "lock").has_value());
 }
+
+TEST_CASE("a detached process gets only the environment it is given", "[qemu_process]") {
+  avm::TempDir d;
+  ::setenv("AGENT_VM_TEST_SECRET", "sk-should-not-leak", 1);
+  auto p = start_detached({"sh", "-c", "env"}, d.path() / "log");
+  Reap r{p.pid};
+  REQUIRE(avm::wait_for_exit(p.pid, 5s));
+  std::string env = avm::read_file(d.path() / "log");
+  CHECK(env.find("sk-should-not-leak") == std::string::npos);
+  CHECK(env.find("PATH=") != std::string::npos);
+  ::unsetenv("AGENT_VM_TEST_SECRET");
+}
