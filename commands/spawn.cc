@@ -23,22 +23,30 @@ class Spawn final : public Command {
         "to stderr. ANTHROPIC_API_KEY is copied into the session's env file (mode 0600);\n"
         "it never appears on a command line.");
     app.add_option("--repo", req_.repo, "Git repository: https://, git://, ssh://, user@host:path, file:// or a local path")
-        ->required();
-    app.add_option("--prompt", req_.prompt, "Initial prompt for the agent");
-    app.add_option("--ref", req_.ref, "Branch, tag or commit to check out (default: the remote's default branch)");
-    app.add_option("--port", flags_.port, "SSH port on 127.0.0.1 (default: the first free from 2222)");
-    app.add_option("--cpus", flags_.cpus, "Virtual CPUs (default: 2)");
-    app.add_option("--memory", flags_.memory, "Guest memory, e.g. 2G or 512M (default: 2G; the real agent needs 2G)");
-    app.add_option("--image", flags_.image, "Guest image name or folder (default: default)");
-    app.add_option("--accel", flags_.accel, "auto, kvm or tcg (default: $AGENT_VM_ACCEL, else auto)");
-    app.add_option("--agent-cmd", agent_cmd_, "Shell command to run in tmux instead of opencode");
-    app.add_option("--env", req_.env_names, "Copy this environment variable into the guest (repeatable; a name, never NAME=VALUE)");
+        ->required()
+        ->type_name("URL");
+    app.add_option("--prompt", req_.prompt, "Initial prompt for the agent")->type_name("TEXT");
+    app.add_option("--ref", req_.ref, "Branch, tag or commit to check out (default: the remote's default branch)")
+        ->type_name("REF");
+    app.add_option("--port", flags_.port, "SSH port on 127.0.0.1 (default: the first free from 2222)")->type_name("PORT");
+    app.add_option("--cpus", flags_.cpus, "Virtual CPUs (default: 2)")->type_name("N");
+    app.add_option("--memory", flags_.memory, "Guest memory, e.g. 2G or 512M (default: 2G; the real agent needs 2G)")
+        ->type_name("SIZE");
+    app.add_option("--image", flags_.image, "Guest image name or folder (default: default)")->type_name("IMAGE");
+    app.add_option("--accel", flags_.accel, "auto, kvm or tcg (default: $AGENT_VM_ACCEL, else auto)")->type_name("ACCEL");
+    app.add_option("--agent-cmd", agent_cmd_, "Shell command to run in tmux instead of opencode")->type_name("CMD");
+    app.add_option("--env", req_.env_names, "Copy this environment variable into the guest (repeatable; a name, never NAME=VALUE)")
+        ->type_name("NAME")
+        ->allow_extra_args(false);
     app.add_option("--net", req_.net, "restricted (default): only allowed hosts, through the egress proxy;\n"
                                       "full: QEMU user networking; none: no network")
+        ->type_name("MODE")
         ->check(CLI::IsMember({"restricted", "full", "none"}));
-    app.add_option("--allow-host", req_.allow_hosts, "With --net restricted: also allow HOST[:PORT] or *.DOMAIN (repeatable)");
+    app.add_option("--allow-host", req_.allow_hosts, "With --net restricted: also allow HOST[:PORT] or *.DOMAIN (repeatable)")
+        ->type_name("HOST")
+        ->allow_extra_args(false);
     app.add_flag("--no-wait", flags_.no_wait, "Return once QEMU runs; do not wait for the guest and the agent");
-    app.add_option("--timeout", flags_.timeout_s, "Seconds to wait for the VM to be ready (default: 300)");
+    app.add_option("--timeout", flags_.timeout_s, "Seconds to wait for the VM to be ready (default: 300)")->type_name("SECONDS");
     app.add_flag("--json", json_, "Print the result as JSON");
     app.add_flag("-q,--quiet", quiet_, "Print only the session id");
     app.footer(
