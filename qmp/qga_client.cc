@@ -5,6 +5,7 @@
 #include <random>
 #include <thread>
 
+#include "qmp/base64.h"
 #include "qmp/fields.h"
 #include "qmp/framer.h"
 #include "qmp/message.h"
@@ -250,6 +251,45 @@ std::int64_t QgaClient::get_time(Ms t) {
   if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(INT64_MAX))
     return static_cast<std::int64_t>(v.get_uint64());
   throw ProtocolError(std::string("guest-get-time: reply is ") + kind_name(v) + ", not an integer");
+}
+
+std::optional<std::string> QgaClient::read_file(std::string_view path, Ms timeout, std::size_t max_bytes) {
+  auto deadline = Clock::now() + timeout;
+  std::int64_t handle;
+  try {
+    json::value h = execute("guest-file-open", json::object{{"path", path}, {"mode", "r"}}, remaining(deadline));
+    if (!h.is_int64()) throw ProtocolError(std::string("guest-file-open: reply is ") + kind_name(h) + ", not a handle");
+    handle = h.get_int64();
+  } catch (const CommandError&) {
+    return std::nullopt;
+  }
+  std::string out;
+  std::exception_ptr failure;
+  try {
+    for (;;) {
+      json::value r = execute("guest-file-read", json::object{{"handle", handle}, {"count", 65536}},
+                              remaining(deadline));
+      auto chunk = with_context("guest-file-read", [&] {
+        Fields f(r, "reply");
+        auto text = base64_decode(f.str("buf-b64"));
+        if (!text) throw ProtocolError("guest-file-read: 'buf-b64' is not base64");
+        return std::make_pair(std::move(*text), f.boolean("eof"));
+      });
+      out += chunk.first;
+      if (out.size() > max_bytes)
+        throw ProtocolError("guest file " + std::string(path) + " is larger than " + std::to_string(max_bytes) + " bytes");
+      if (chunk.second || chunk.first.empty()) break;
+    }
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  try {
+    execute("guest-file-close", json::object{{"handle", handle}}, remaining(deadline));
+  } catch (...) {
+    if (!failure) failure = std::current_exception();
+  }
+  if (failure) std::rethrow_exception(failure);
+  return out;
 }
 
 std::int64_t QgaClient::exec_start(const GuestExecArgs& args, Ms t) {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,6 +61,12 @@ class QgaClient {
   // no notification, so it is polled (10 ms, doubling to 250 ms).
   ExecResult exec(const std::vector<std::string>& argv, Ms timeout,
                   const std::vector<std::string>& env = {}, std::string_view input = {});
+  // A whole (small) file from the guest: guest-file-open, -read until EOF,
+  // -close. nullopt when the agent cannot open it (missing, not allowed);
+  // ProtocolError when it is larger than `max_bytes`.
+  std::optional<std::string> read_file(std::string_view path, Ms timeout,
+                                       std::size_t max_bytes = 1 << 20);
+
   // The two halves, for callers that poll themselves.
   std::int64_t exec_start(const GuestExecArgs& args, Ms timeout = Ms(5000));
   ExecStatus exec_status(std::int64_t pid, Ms timeout = Ms(5000));

@@ -220,3 +220,30 @@ TEST_CASE("the agent's socket closing is a ClosedError", "[qga_client]") {
   CHECK_THROWS_AS(qga.ping(), ClosedError);
   CHECK(server.finish() == "");
 }
+
+TEST_CASE("read_file opens, reads to EOF, closes; a missing file is nullopt", "[qga_client]") {
+  FakeServer server([&](FakeConn& c) {
+    sync_up(c);
+    auto open = c.expect("guest-file-open");
+    CHECK(open.at("arguments").at("path") == "/sys/fs/cgroup/x/cgroup.events");
+    CHECK(open.at("arguments").at("mode") == "r");
+    c.reply(open, 5, "\n");
+    auto r1 = c.expect("guest-file-read");
+    CHECK(r1.at("arguments").at("handle") == 5);
+    c.reply(r1, json::object{{"count", 12}, {"buf-b64", "cG9wdWxhdGVkIDEK"}, {"eof", false}}, "\n");
+    c.reply(c.expect("guest-file-read"), json::object{{"count", 0}, {"buf-b64", ""}, {"eof", true}}, "\n");
+    auto close = c.expect("guest-file-close");
+    CHECK(close.at("arguments").at("handle") == 5);
+    c.reply(close, json::object{}, "\n");
+    auto missing = c.expect("guest-file-open");
+    c.send(json::serialize(json::object{
+               {"error", json::object{{"class", "GenericError"},
+                                      {"desc", "failed to open file '/nope' (mode: 'r'): No such file or directory"}}},
+               {"id", missing.at("id")}}) +
+           "\n");
+  });
+  auto qga = QgaClient::connect(server.socket(), 5s);
+  CHECK(qga.read_file("/sys/fs/cgroup/x/cgroup.events", 5s) == std::optional<std::string>("populated 1\n"));
+  CHECK_FALSE(qga.read_file("/nope", 5s).has_value());
+  CHECK(server.finish() == "");
+}
