@@ -29,7 +29,7 @@ TEST_CASE("qemu-ga: sync, ping, info, osinfo, time", "[qga][qemu-ga]") {
   CHECK(t < now_ns + 60'000'000'000);
 }
 
-TEST_CASE("qemu-ga: guest-exec with argv, env, input; output decoded", "[qga][qemu-ga]") {
+TEST_CASE("qemu-ga: guest-exec with argv, env, input: output decoded", "[qga][qemu-ga]") {
   HostAgent agent;
   auto qga = QgaClient::connect(agent.socket(), 10s);
   auto r = qga.exec({"sh", "-c", "read x; printf 'out:%s:%s\\n' \"$x\" \"$GREETING\"; echo err >&2; exit 7"}, 20s,

@@ -31,7 +31,7 @@ TEST_CASE("a fresh QEMU: the greeting names its version, query-status is running
   CHECK(st.running);
 }
 
-TEST_CASE("stop gives STOP and paused; cont gives RESUME and running", "[qmp][qemu]") {
+TEST_CASE("stop gives STOP and paused: cont gives RESUME and running", "[qmp][qemu]") {
   TestQemu qemu;
   auto qmp = QmpClient::connect(qemu.qmp(), 10s);
   EventCursor before_stop = qmp.cursor();
@@ -174,7 +174,7 @@ TEST_CASE("a second client gets no greeting while the first holds the monitor", 
   CHECK(first.query_status().running);
 }
 
-TEST_CASE("events reach every monitor; each client buffers its own", "[qmp][qemu]") {
+TEST_CASE("events reach every monitor: each client buffers its own", "[qmp][qemu]") {
   TestQemu qemu({.qmp_sockets = 2});
   auto a = QmpClient::connect(qemu.qmp(0), 10s);
   auto b = QmpClient::connect(qemu.qmp(1), 10s);

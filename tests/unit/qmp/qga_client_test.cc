@@ -55,7 +55,7 @@ TEST_CASE("a recorded guest agent session replays through the typed commands", "
   CHECK(server.finish() == "");
 }
 
-TEST_CASE("guest-exec: argv, env and input in; exit code and decoded output out", "[qga_client]") {
+TEST_CASE("guest-exec: argv, env and input in: exit code and decoded output out", "[qga_client]") {
   auto t = Transcript::load("qga-exec.txt");
   FakeServer server([&](FakeConn& c) { test::replay(c, t); });
   auto qga = QgaClient::connect(server.socket(), 5s);
@@ -152,7 +152,7 @@ TEST_CASE("sync times out when no agent ever answers", "[qga_client]") {
   CHECK_FALSE(qga.synced());
 }
 
-TEST_CASE("a command that timed out forces a resync; its late reply is dropped", "[qga_client]") {
+TEST_CASE("a command that timed out forces a resync: its late reply is dropped", "[qga_client]") {
   FakeServer server([&](FakeConn& c) {
     sync_up(c);
     auto slow = c.expect("guest-get-time");
@@ -170,7 +170,7 @@ TEST_CASE("a command that timed out forces a resync; its late reply is dropped",
   CHECK(server.finish() == "");
 }
 
-TEST_CASE("garbage from the agent is a ProtocolError; the next command resyncs", "[qga_client]") {
+TEST_CASE("garbage from the agent is a ProtocolError: the next command resyncs", "[qga_client]") {
   FakeServer server([&](FakeConn& c) {
     sync_up(c);
     c.expect("guest-ping");
@@ -221,7 +221,7 @@ TEST_CASE("the agent's socket closing is a ClosedError", "[qga_client]") {
   CHECK(server.finish() == "");
 }
 
-TEST_CASE("read_file opens, reads to EOF, closes; a missing file is nullopt", "[qga_client]") {
+TEST_CASE("read_file opens, reads to EOF, closes: a missing file is nullopt", "[qga_client]") {
   FakeServer server([&](FakeConn& c) {
     sync_up(c);
     auto open = c.expect("guest-file-open");
