@@ -47,8 +47,10 @@ expect_eq "stderr passed through" err "$(cat "$TEST_TMP/e")"
 log "attach through a pty"
 drv new-session -d -s att -x 100 -y 30 "agent-attach $id; echo attach-exit=\$?; sleep 600"
 wait_screen att "agent-vm stand-in agent \(spawn\)" 60
+log "ok: attach shows the agent's tmux screen"
 drv send-keys -t att C-b d
 wait_screen att "attach-exit=0" 30
+log "ok: Ctrl+B D detached, attach exited 0"
 drv kill-session -t att
 expect_eq "agent still running after detach" running "$(list_field "$id" .agent)"
 
@@ -62,9 +64,17 @@ expect_eq "history records the stop" guest-poweroff "$how"
 expect_match "stopping again is a no-op" "is not running; nothing to do" "$(agent-stop "$id")"
 expect_eq "stand-in saw the polite stop" "spawn stopped" "$(tr '\n' ' ' <"$AGENT_VM_SESSIONS/$id/repo/.agent-vm-stand-in" | sed 's/ $//')"
 
-log "resume"
+log "resume, with the old port taken by another program"
+socat TCP-LISTEN:"$port",bind=127.0.0.1,reuseaddr,fork /dev/null &
+squatter=$!
+_bg_pids+=($squatter)
+wait_port "$port" 10
 out=$(agent-resume "$id" --json)
 expect_eq "resume ready" true "$(json .ready "$out")"
+new_port=$(json .ssh_port "$out")
+[ "$new_port" != "$port" ] || fail "resume took port $port, which another program holds"
+log "ok: resume moved from port $port to $new_port"
+kill $squatter
 expect_eq "status after resume" running "$(list_field "$id" .status)"
 expect_eq "agent continued" "spawn stopped resume" "$(agent-exec "$id" -- cat .agent-vm-stand-in | tr '\n' ' ' | sed 's/ $//')"
 
