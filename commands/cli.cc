@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include "commands/command.h"
 #include "util/error.h"
@@ -58,6 +59,18 @@ constexpr const char* kFooter =
     "\n"
     "Run 'agent-vm <command> --help' for a command's options.";
 
+// The top-level --help lists each subcommand with its one-line summary; a
+// subcommand's own --help shows its whole description.
+class Formatter : public CLI::Formatter {
+ public:
+  std::string make_subcommand(const CLI::App* sub) const override {
+    std::stringstream out;
+    std::string d = sub->get_description();
+    CLI::detail::format_help(out, sub->get_display_name(true), d.substr(0, d.find('\n')), column_width_);
+    return out.str();
+  }
+};
+
 std::string display_name(const std::vector<std::string>& original, const std::string& sub) {
   if (!original.empty() && subcommand_for_program(original[0])) return "agent-" + sub;
   return sub.empty() ? "agent-vm" : "agent-vm " + sub;
@@ -69,6 +82,7 @@ int run_cli(const std::vector<std::string>& original) {
   std::vector<std::string> argv = normalize_argv(original);
   CLI::App app{kDescription, "agent-vm"};
   app.footer(kFooter);
+  app.formatter(std::make_shared<Formatter>());
   app.set_version_flag("--version,-V", std::string("agent-vm ") + AGENT_VM_VERSION);
   app.require_subcommand(0, 1);
   app.fallthrough(false);
@@ -78,7 +92,12 @@ int run_cli(const std::vector<std::string>& original) {
   for (auto& c : commands) {
     CLI::App* sub = app.add_subcommand(c->name(), c->summary());
     sub->fallthrough(false);
+    if (c->summary().empty()) sub->group("");  // internal: not listed in --help
     c->configure(*sub);
+    // configure() may replace the description with a long one: the summary
+    // stays its first line.
+    std::string desc = sub->get_description();
+    if (desc != c->summary()) sub->description(c->summary() + "\n\n" + desc);
     subs.emplace_back(sub, c.get());
   }
 

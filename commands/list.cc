@@ -1,10 +1,102 @@
-// agent-vm list: not implemented yet; replaced when its issue lands.
+// agent-list: every session with its observed state.
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+#include <iostream>
+
 #include "commands/command.h"
+#include "commands/common.h"
+#include "commands/render.h"
+#include "util/strings.h"
 
 namespace avm::cmd {
 
-std::unique_ptr<Command> make_list() {
-  return make_not_implemented("list", "List sessions with their observed state");
+namespace {
+
+boost::json::object to_json(const sessions::SessionStatus& s) {
+  boost::json::object o;
+  o["id"] = s.id;
+  o["status"] = s.status;
+  o["qmp_status"] = s.qmp_status.empty() ? boost::json::value(nullptr) : boost::json::value(s.qmp_status);
+  o["guest"] = s.guest;
+  o["agent"] = s.agent;
+  o["ssh_port"] = s.ssh_port ? boost::json::value(s.ssh_port) : boost::json::value(nullptr);
+  o["repo"] = s.repo;
+  o["ref"] = s.ref;
+  o["commit"] = s.commit;
+  o["image"] = s.image;
+  o["accel"] = s.accel;
+  o["net"] = s.net;
+  o["created"] = s.created;
+  o["age_seconds"] = s.age_seconds;
+  o["pid"] = s.pid ? boost::json::value(*s.pid) : boost::json::value(nullptr);
+  o["detail"] = s.detail;
+  return o;
 }
+
+class List final : public Command {
+ public:
+  std::string name() const override { return "list"; }
+  std::string summary() const override { return "List sessions with their observed state"; }
+
+  void configure(CLI::App& app) override {
+    app.description(
+        "Lists every session. STATUS is observed, never remembered: QEMU's own answer\n"
+        "to query-status (running, paused, ...) when its process lives; stopped or\n"
+        "crashed when it does not; unresponsive when its monitor does not answer;\n"
+        "failed when spawn or resume could not boot it; corrupt when meta.json cannot\n"
+        "be read. GUEST is the guest agent (QGA), AGENT the agent's tmux session.\n"
+        "VMs are asked concurrently, each within --timeout, so one hung VM cannot\n"
+        "stall the list.");
+    app.add_flag("--json", json_, "Print a JSON array with the same facts");
+    app.add_option("--timeout", timeout_ms_, "Milliseconds each VM gets to answer (default: 3000)");
+    app.add_flag("-q,--quiet", quiet_, "Print only the ids");
+    app.footer(
+        "COLUMNS\n"
+        "  ID  STATUS  GUEST  AGENT  SSH (port on 127.0.0.1)  REPO@REF  AGE\n"
+        "\n"
+        "EXAMPLES\n"
+        "  agent-list\n"
+        "  agent-list --json | jq -r '.[] | select(.status==\"running\") | .id'");
+  }
+
+  int run() override {
+    auto store = open_store();
+    auto all = sessions::list(store, std::chrono::milliseconds(timeout_ms_));
+    if (json_) {
+      boost::json::array a;
+      for (const auto& s : all) a.push_back(to_json(s));
+      print_json(std::cout, a);
+      return 0;
+    }
+    if (quiet_) {
+      for (const auto& s : all) std::cout << s.id << "\n";
+      return 0;
+    }
+    if (all.empty()) {
+      std::cout << "no sessions (create one with agent-spawn --repo URL)\n";
+      return 0;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& s : all) {
+      std::string repo = s.repo.empty() ? "-" : s.repo + (s.ref.empty() ? "" : "@" + s.ref);
+      rows.push_back({s.id, s.status, s.guest, s.agent, s.ssh_port ? std::to_string(s.ssh_port) : "-", repo,
+                      human_duration(std::chrono::seconds(s.age_seconds))});
+    }
+    print_table(std::cout, {"ID", "STATUS", "GUEST", "AGENT", "SSH", "REPO@REF", "AGE"}, rows, {4, 6});
+    for (const auto& s : all)
+      if (!s.detail.empty() && (s.status == "corrupt" || s.status == "failed" || s.status == "crashed" ||
+                                s.status == "unresponsive"))
+        std::cout << "  " << s.id << ": " << s.detail << "\n";
+    return 0;
+  }
+
+ private:
+  bool json_ = false, quiet_ = false;
+  unsigned timeout_ms_ = 3000;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> make_list() { return std::make_unique<List>(); }
 
 }  // namespace avm::cmd

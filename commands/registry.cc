@@ -16,6 +16,7 @@ CommandList all_commands() {
   list.push_back(make_doctor());
   list.push_back(make_qmp());
   list.push_back(make_qga());
+  list.push_back(make_egress());
   return list;
 }
 

@@ -1,10 +1,54 @@
-// agent-vm resume: not implemented yet; replaced when its issue lands.
+// agent-resume: boot a new VM on a stopped session.
+#include <CLI/CLI.hpp>
+
 #include "commands/command.h"
+#include "commands/common.h"
+#include "util/progress.h"
 
 namespace avm::cmd {
 
-std::unique_ptr<Command> make_resume() {
-  return make_not_implemented("resume", "Boot a new VM on a stopped session; the agent continues");
-}
+namespace {
+
+class Resume final : public Command {
+ public:
+  std::string name() const override { return "resume"; }
+  std::string summary() const override { return "Boot a new VM on a stopped session; the agent continues"; }
+
+  void configure(CLI::App& app) override {
+    app.description(
+        "Boots a fresh VM on the session's folder. The agent starts again with\n"
+        "'opencode --continue', so its conversation carries on where it stopped. The\n"
+        "session keeps its SSH port unless that port is taken now; then the first free\n"
+        "one is used and printed.");
+    app.add_option("id", id_, "Session id, or any unique prefix of one")->required();
+    app.add_option("--port", flags_.port, "SSH port on 127.0.0.1 (default: the session's, else the first free)")->type_name("PORT");
+    app.add_option("--cpus", flags_.cpus, "Virtual CPUs (default: as before)")->type_name("N");
+    app.add_option("--memory", flags_.memory, "Guest memory, e.g. 2G (default: as before)")->type_name("SIZE");
+    app.add_option("--image", flags_.image, "Guest image (default: as before)")->type_name("IMAGE");
+    app.add_option("--accel", flags_.accel, "auto, kvm or tcg (default: $AGENT_VM_ACCEL, else auto)")->type_name("ACCEL");
+    app.add_flag("--no-wait", flags_.no_wait, "Return once QEMU runs; do not wait for the guest and the agent");
+    app.add_option("--timeout", flags_.timeout_s, "Seconds to wait for the VM to be ready (default: 300)")->type_name("SECONDS");
+    app.add_flag("--json", json_, "Print the result as JSON");
+    app.add_flag("-q,--quiet", quiet_, "Print only the session id");
+    app.footer("EXAMPLES\n  agent-resume k3f9\n  agent-resume k3f9 --memory 4G");
+  }
+
+  int run() override {
+    Progress progress(quiet_ || json_);
+    auto store = open_store();
+    auto r = sessions::resume(store, id_, flags_.to_options(), progress);
+    print_started(r, json_, quiet_, "resumed");
+    return 0;
+  }
+
+ private:
+  std::string id_;
+  StartFlags flags_;
+  bool json_ = false, quiet_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> make_resume() { return std::make_unique<Resume>(); }
 
 }  // namespace avm::cmd

@@ -1,10 +1,85 @@
-// agent-vm spawn: not implemented yet; replaced when its issue lands.
+// agent-spawn: create a session and boot its VM.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
 #include "commands/command.h"
+#include "commands/common.h"
+#include "util/progress.h"
 
 namespace avm::cmd {
 
-std::unique_ptr<Command> make_spawn() {
-  return make_not_implemented("spawn", "Create a session: clone a repository and boot its VM");
-}
+namespace {
+
+class Spawn final : public Command {
+ public:
+  std::string name() const override { return "spawn"; }
+  std::string summary() const override { return "Create a session: clone a repository and boot its VM"; }
+
+  void configure(CLI::App& app) override {
+    app.description(
+        "Clones REPO into a new session folder on the host, boots a QEMU microVM that\n"
+        "mounts the folder over 9p, and starts the agent (opencode) in a tmux session\n"
+        "inside it. Prints the session id, its SSH port and how to attach. Progress goes\n"
+        "to stderr. ANTHROPIC_API_KEY is copied into the session's env file (mode 0600);\n"
+        "it never appears on a command line.");
+    app.add_option("--repo", req_.repo, "Git repository: https://, git://, ssh://, user@host:path, file:// or a local path")
+        ->required()
+        ->type_name("URL");
+    app.add_option("--prompt", req_.prompt, "Initial prompt for the agent")->type_name("TEXT");
+    app.add_option("--ref", req_.ref, "Branch, tag or commit to check out (default: the remote's default branch)")
+        ->type_name("REF");
+    app.add_option("--port", flags_.port, "SSH port on 127.0.0.1 (default: the first free from 2222)")->type_name("PORT");
+    app.add_option("--cpus", flags_.cpus, "Virtual CPUs (default: 2)")->type_name("N");
+    app.add_option("--memory", flags_.memory, "Guest memory, e.g. 2G or 512M (default: 2G; the real agent needs 2G)")
+        ->type_name("SIZE");
+    app.add_option("--image", flags_.image, "Guest image name or folder (default: default)")->type_name("IMAGE");
+    app.add_option("--accel", flags_.accel, "auto, kvm or tcg (default: $AGENT_VM_ACCEL, else auto)")->type_name("ACCEL");
+    app.add_option("--agent-cmd", agent_cmd_, "Shell command to run in tmux instead of opencode")->type_name("CMD");
+    app.add_option("--env", req_.env_names, "Copy this environment variable into the guest (repeatable; a name, never NAME=VALUE)")
+        ->type_name("NAME")
+        ->allow_extra_args(false);
+    app.add_option("--net", req_.net, "restricted (default): only allowed hosts, through the egress proxy;\n"
+                                      "full: QEMU user networking; none: no network")
+        ->type_name("MODE")
+        ->check(CLI::IsMember({"restricted", "full", "none"}));
+    app.add_option("--allow-host", req_.allow_hosts, "With --net restricted: also allow HOST[:PORT] or *.DOMAIN (repeatable)")
+        ->type_name("HOST")
+        ->allow_extra_args(false);
+    app.add_flag("--no-wait", flags_.no_wait, "Return once QEMU runs; do not wait for the guest and the agent");
+    app.add_option("--timeout", flags_.timeout_s, "Seconds to wait for the VM to be ready (default: 300)")->type_name("SECONDS");
+    app.add_flag("--json", json_, "Print the result as JSON");
+    app.add_flag("-q,--quiet", quiet_, "Print only the session id");
+    app.footer(
+        "EXAMPLES\n"
+        "  agent-spawn --repo https://github.com/user/project --prompt \"Fix the failing tests\"\n"
+        "  agent-spawn --repo ../project --ref v1.2 --memory 4G --allow-host registry.npmjs.org\n"
+        "  id=$(agent-spawn --repo file:///srv/git/p.git --agent-cmd 'make test; bash' -q)\n"
+        "\n"
+        "EXIT STATUS\n"
+        "  0 when the agent runs (or QEMU runs, with --no-wait); 1 on any error. A clone\n"
+        "  that fails leaves no session behind; a VM that fails to boot leaves the session\n"
+        "  marked failed (see agent-logs, agent-resume, agent-rm).");
+  }
+
+  int run() override {
+    if (!agent_cmd_.empty()) req_.agent_cmd = agent_cmd_;
+    req_.start = flags_.to_options();
+    Progress progress(quiet_ || json_);
+    auto store = open_store();
+    auto r = sessions::spawn(store, req_, progress);
+    print_started(r, json_, quiet_, "started");
+    return 0;
+  }
+
+ private:
+  sessions::SpawnRequest req_;
+  StartFlags flags_;
+  std::string agent_cmd_;
+  bool json_ = false, quiet_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> make_spawn() { return std::make_unique<Spawn>(); }
 
 }  // namespace avm::cmd

@@ -1,0 +1,73 @@
+// Choosing the accelerator. `auto` must cope with three kinds of host without
+// the user's help: no /dev/kvm (TCG), a working KVM (KVM), and a /dev/kvm on
+// which guests stall in early boot (nested virtualisation: TCG). The last is
+// only found by booting: a probe boots the image's kernel under KVM and waits
+// for the initramfs to report; the verdict is cached, so only the first spawn
+// on a host pays for it.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "launcher/vm_spec.h"
+
+namespace avm::launcher {
+
+enum class AccelRequest { Auto, Kvm, Tcg };
+// "auto", "kvm", "tcg" (case-insensitive); avm::Error naming the choices otherwise.
+AccelRequest parse_accel_request(const std::string& s);
+// --accel if given, else $AGENT_VM_ACCEL, else auto.
+AccelRequest accel_request_from(const std::optional<std::string>& flag);
+
+// What /dev/kvm looks like to this process, without booting anything.
+struct KvmDevice {
+  enum class State { Missing, NoAccess, Broken, Usable } state;
+  std::string detail;  // the reason, in words
+};
+KvmDevice inspect_kvm(const std::filesystem::path& dev = "/dev/kvm");
+
+struct AccelChoice {
+  Accel accel;
+  std::string reason;      // one line: why this accelerator
+  bool probed = false;     // a KVM probe boot ran now
+  bool cached = false;     // the verdict came from the cache
+};
+
+// Boots kernel+initrd under KVM with `agentvm.probe=1` and reports whether the
+// guest got as far as printing "agent-vm: probe ok" before `timeout`.
+struct ProbeResult {
+  bool ok;
+  std::chrono::milliseconds took;
+  std::string detail;  // console tail or QEMU's error when !ok
+};
+using KvmProbe = std::function<ProbeResult()>;
+ProbeResult probe_kvm_boot(const std::string& qemu, const std::filesystem::path& kernel,
+                           const std::filesystem::path& initrd, std::chrono::milliseconds timeout);
+
+// The cached verdict for this host (keyed by host kernel, QEMU version and
+// the /dev/kvm device), in `cache_file`.
+struct CachedVerdict {
+  bool kvm_works;
+  std::string reason;
+};
+std::string host_key(const std::string& qemu_version);
+std::optional<CachedVerdict> load_verdict(const std::filesystem::path& cache_file,
+                                          const std::string& key);
+void save_verdict(const std::filesystem::path& cache_file, const std::string& key,
+                  const CachedVerdict& v);
+
+// The decision itself: pure apart from the inspect/probe/cache callbacks it is
+// given, so every path is unit-tested.
+struct AccelInputs {
+  AccelRequest request = AccelRequest::Auto;
+  KvmDevice kvm;
+  std::function<std::optional<CachedVerdict>()> cached;  // may be empty
+  KvmProbe probe;                                         // may be empty: no probe possible
+  std::function<void(const CachedVerdict&)> remember;     // may be empty
+};
+AccelChoice choose_accel(const AccelInputs& in);
+
+}  // namespace avm::launcher

@@ -1,0 +1,317 @@
+#include "launcher/egress.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <cctype>
+#include <memory>
+#include <ostream>
+
+#include "util/error.h"
+
+namespace avm::launcher {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+const std::vector<std::string>& default_allowed_hosts() {
+  static const std::vector<std::string> hosts = {"api.anthropic.com"};
+  return hosts;
+}
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!out.empty() && out.back() == '.') out.pop_back();
+  return out;
+}
+
+bool valid_hostname(std::string_view h) {
+  if (h.empty() || h.size() > 253) return false;
+  for (char c : h)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '*'))
+      return false;
+  return true;
+}
+
+// Splits "host:port" (or "[v6]:port"); port defaults to 443.
+bool split_host_port(std::string_view s, std::string& host, std::uint16_t& port) {
+  port = 443;
+  if (!s.empty() && s.front() == '[') {
+    auto close = s.find(']');
+    if (close == std::string_view::npos) return false;
+    host = std::string(s.substr(1, close - 1));
+    s.remove_prefix(close + 1);
+    if (s.empty()) return true;
+    if (s.front() != ':') return false;
+    s.remove_prefix(1);
+  } else {
+    auto colon = s.rfind(':');
+    host = std::string(s.substr(0, colon));
+    if (colon == std::string_view::npos) return true;
+    s.remove_prefix(colon + 1);
+  }
+  if (s.empty() || s.size() > 5) return false;
+  unsigned v = 0;
+  for (char c : s) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+    v = v * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (v == 0 || v > 65535) return false;
+  port = static_cast<std::uint16_t>(v);
+  return true;
+}
+
+}  // namespace
+
+std::string normalize_allow_entry(std::string_view entry) {
+  std::string host;
+  std::uint16_t port;
+  if (!split_host_port(entry, host, port) || !valid_hostname(host) ||
+      (host.find('*') != std::string::npos && (host.rfind("*.", 0) != 0 || host.find('*', 1) != std::string::npos)))
+    throw Error("invalid --allow-host '" + std::string(entry) + "'",
+                "give a host name, host:port or *.domain, e.g. --allow-host registry.npmjs.org");
+  std::string out = lower(host);
+  if (port != 443) out += ":" + std::to_string(port);
+  return out;
+}
+
+bool egress_allowed(const EgressPolicy& policy, std::string_view host_in, std::uint16_t port) {
+  std::string host = lower(host_in);
+  if (host.empty()) return false;
+  for (const auto& entry : policy.allow) {
+    std::string ehost;
+    std::uint16_t eport;
+    if (!split_host_port(entry, ehost, eport)) continue;
+    ehost = lower(ehost);
+    if (eport != port) continue;
+    if (ehost.rfind("*.", 0) == 0) {
+      std::string suffix = ehost.substr(1);  // ".domain"
+      if (host.size() > suffix.size() && host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0)
+        return true;
+    } else if (ehost == host) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool egress_address_forbidden(std::string_view ip) {
+  boost::system::error_code ec;
+  auto a = asio::ip::make_address(std::string(ip), ec);
+  if (ec) return true;
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  if (a.is_loopback() || a.is_unspecified() || a.is_multicast()) return true;
+  if (a.is_v4()) {
+    auto b = a.to_v4().to_bytes();
+    if (b[0] == 169 && b[1] == 254) return true;              // link-local
+    if (b[0] == 10 && b[1] == 0 && b[2] == 2) return true;    // the user network itself
+    if (b[0] == 0) return true;
+    if (b[0] >= 224) return true;
+    return false;
+  }
+  auto v6 = a.to_v6();
+  return v6.is_link_local() || v6.is_site_local();
+}
+
+namespace {
+
+// Relays bytes both ways between the guest (in/out fds) and the upstream
+// socket until both directions have ended.
+class Relay : public std::enable_shared_from_this<Relay> {
+ public:
+  Relay(asio::posix::stream_descriptor in, asio::posix::stream_descriptor out, tcp::socket up)
+      : in_(std::move(in)), out_(std::move(out)), up_(std::move(up)) {}
+
+  void start(std::string initial_to_upstream) {
+    auto self = shared_from_this();
+    if (!initial_to_upstream.empty()) {
+      pending_ = std::move(initial_to_upstream);
+      asio::async_write(up_, asio::buffer(pending_), [self](auto ec, std::size_t) {
+        if (ec) return self->close_all();
+        self->guest_to_up();
+      });
+    } else {
+      guest_to_up();
+    }
+    up_to_guest();
+  }
+
+ private:
+  void guest_to_up() {
+    auto self = shared_from_this();
+    in_.async_read_some(asio::buffer(a_), [self](auto ec, std::size_t n) {
+      if (ec) {
+        boost::system::error_code ignore;
+        self->up_.shutdown(tcp::socket::shutdown_send, ignore);
+        return;
+      }
+      asio::async_write(self->up_, asio::buffer(self->a_, n), [self](auto ec2, std::size_t) {
+        if (ec2) return self->close_all();
+        self->guest_to_up();
+      });
+    });
+  }
+  void up_to_guest() {
+    auto self = shared_from_this();
+    up_.async_read_some(asio::buffer(b_), [self](auto ec, std::size_t n) {
+      if (ec) {
+        // QEMU hands us one socket as both stdin and stdout: half-close it so
+        // the guest sees the end; a pipe is simply closed.
+        boost::system::error_code ignore;
+        if (::shutdown(self->out_.native_handle(), SHUT_WR) != 0) self->out_.close(ignore);
+        return;
+      }
+      asio::async_write(self->out_, asio::buffer(self->b_, n), [self](auto ec2, std::size_t) {
+        if (ec2) return self->close_all();
+        self->up_to_guest();
+      });
+    });
+  }
+  void close_all() {
+    boost::system::error_code ignore;
+    in_.close(ignore);
+    out_.close(ignore);
+    up_.close(ignore);
+  }
+
+  asio::posix::stream_descriptor in_, out_;
+  tcp::socket up_;
+  std::string pending_;
+  std::array<char, 65536> a_{}, b_{};
+};
+
+void reply(int fd, int status, const std::string& reason, const std::string& body) {
+  std::string r = "HTTP/1.1 " + std::to_string(status) + " " + reason +
+                  "\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n" + body;
+  const char* p = r.data();
+  size_t left = r.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n <= 0) return;
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+}
+
+}  // namespace
+
+int serve_egress(int in_fd, int out_fd, const EgressPolicy& policy, std::ostream& log) {
+  asio::io_context ioc;
+  asio::posix::stream_descriptor in(ioc, ::dup(in_fd));
+  boost::beast::flat_buffer buf;
+  http::request_parser<http::empty_body> parser;
+  parser.header_limit(16 * 1024);
+  // A CONNECT request has no body; stop after the header.
+  parser.skip(true);
+
+  // Read the request header under a deadline.
+  boost::system::error_code read_ec = asio::error::timed_out;
+  bool read_done = false;
+  asio::steady_timer timer(ioc, 30s);
+  http::async_read_header(in, buf, parser, [&](auto ec, std::size_t) {
+    read_ec = ec;
+    read_done = true;
+    timer.cancel();
+  });
+  timer.async_wait([&](auto ec) {
+    if (!ec && !read_done) in.cancel();
+  });
+  ioc.run();
+  ioc.restart();
+  if (read_ec) {
+    log << "egress: no valid request from the guest (" << read_ec.message() << ")\n";
+    if (read_ec != asio::error::eof) reply(out_fd, 400, "Bad Request", "agent-vm egress: expected an HTTP CONNECT request\n");
+    return 1;
+  }
+  auto& req = parser.get();
+  if (req.method() != http::verb::connect) {
+    log << "egress: refused " << req.method_string() << " " << req.target()
+        << " (only CONNECT is proxied)\n";
+    reply(out_fd, 405, "Method Not Allowed",
+          "agent-vm egress only tunnels HTTPS (CONNECT); use https:// URLs\n");
+    return 1;
+  }
+  std::string host;
+  std::uint16_t port;
+  std::string target(req.target());
+  if (!split_host_port(target, host, port)) {
+    log << "egress: refused CONNECT " << target << " (not host:port)\n";
+    reply(out_fd, 400, "Bad Request", "CONNECT target must be host:port\n");
+    return 1;
+  }
+  if (!egress_allowed(policy, host, port)) {
+    std::string allowed;
+    for (const auto& a : policy.allow) allowed += (allowed.empty() ? "" : ", ") + a;
+    log << "egress: denied CONNECT " << target << " (allowed: " << allowed << ")\n";
+    reply(out_fd, 403, "Forbidden",
+          "agent-vm: " + target + " is not allowed for this session (allowed: " + allowed +
+              "); respawn with --allow-host " + host + " or --net full\n");
+    return 1;
+  }
+
+  // Resolve and connect, skipping forbidden addresses, under a deadline.
+  tcp::resolver resolver(ioc);
+  boost::system::error_code ec;
+  auto results = resolver.resolve(host, std::to_string(port), ec);
+  if (ec) {
+    log << "egress: cannot resolve " << host << " (" << ec.message() << ")\n";
+    reply(out_fd, 502, "Bad Gateway", "agent-vm egress: cannot resolve " + host + "\n");
+    return 1;
+  }
+  std::vector<tcp::endpoint> eps;
+  for (const auto& r : results)
+    if (!egress_address_forbidden(r.endpoint().address().to_string())) eps.push_back(r.endpoint());
+  if (eps.empty()) {
+    log << "egress: denied CONNECT " << target << " (resolves only to local addresses)\n";
+    reply(out_fd, 403, "Forbidden", "agent-vm: " + host + " resolves to a local address\n");
+    return 1;
+  }
+  tcp::socket up(ioc);
+  boost::system::error_code conn_ec = asio::error::timed_out;
+  asio::steady_timer ctimer(ioc, 15s);
+  asio::async_connect(up, eps, [&](auto e, const tcp::endpoint&) {
+    conn_ec = e;
+    ctimer.cancel();
+  });
+  ctimer.async_wait([&](auto e) {
+    if (!e) up.cancel();
+  });
+  ioc.run();
+  ioc.restart();
+  if (conn_ec) {
+    log << "egress: cannot connect to " << target << " (" << conn_ec.message() << ")\n";
+    reply(out_fd, 502, "Bad Gateway", "agent-vm egress: cannot connect to " + target + "\n");
+    return 1;
+  }
+  log << "egress: allowed CONNECT " << target << "\n" << std::flush;
+  static const std::string ok = "HTTP/1.1 200 Connection established\r\n\r\n";
+  asio::posix::stream_descriptor out(ioc, ::dup(out_fd));
+  boost::system::error_code wec;
+  asio::write(out, asio::buffer(ok), wec);
+  if (wec) return 1;
+  // Bytes the guest sent after the header (a TLS ClientHello) are already buffered.
+  std::string early(static_cast<const char*>(buf.data().data()), buf.size());
+  std::make_shared<Relay>(std::move(in), std::move(out), std::move(up))->start(std::move(early));
+  ioc.run();
+  return 0;
+}
+
+}  // namespace avm::launcher

@@ -1,0 +1,177 @@
+#include "launcher/ports.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <sstream>
+
+#include "util/error.h"
+#include "util/fd.h"
+#include "util/file.h"
+#include "util/paths.h"
+#include "util/strings.h"
+
+namespace avm::launcher {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path lock_dir_or_default(const fs::path& d) {
+  fs::path dir = d.empty() ? runtime_dir() / "ports" : d;
+  make_private_dir(dir);
+  return dir;
+}
+
+fs::path lock_path(const fs::path& dir, std::uint16_t port) {
+  return dir / (std::to_string(port) + ".lock");
+}
+
+// The socket inode listening on `port` (any local address), from /proc/net/tcp{,6}.
+std::optional<unsigned long> listening_inode(std::uint16_t port) {
+  for (const char* file : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::optional<std::string> text;
+    try {
+      text = read_file_if_exists(file);
+    } catch (const Error&) {
+      continue;
+    }
+    if (!text) continue;
+    std::istringstream in(*text);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::istringstream f(line);
+      std::string sl, local, remote, st, queues, tr, retr, uid, timeout, inode;
+      f >> sl >> local >> remote >> st >> queues >> tr >> retr >> uid >> timeout >> inode;
+      auto colon = local.rfind(':');
+      if (colon == std::string::npos || st != "0A") continue;  // 0A = LISTEN
+      if (std::stoul(local.substr(colon + 1), nullptr, 16) != port) continue;
+      return std::stoul(inode);
+    }
+  }
+  return std::nullopt;
+}
+
+// The process holding socket `inode`, as "pid N, name".
+std::string socket_owner(unsigned long inode) {
+  std::string want = "socket:[" + std::to_string(inode) + "]";
+  DIR* proc = ::opendir("/proc");
+  if (!proc) return {};
+  std::string found;
+  while (dirent* e = ::readdir(proc)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    fs::path fds = fs::path("/proc") / e->d_name / "fd";
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(fds, ec); !ec && it != fs::directory_iterator();
+         it.increment(ec)) {
+      std::error_code ec2;
+      if (fs::read_symlink(it->path(), ec2).string() == want) {
+        std::string comm;
+        try {
+          comm = trim(read_file(fs::path("/proc") / e->d_name / "comm"));
+        } catch (const Error&) {
+        }
+        found = "pid " + std::string(e->d_name) + (comm.empty() ? "" : ", " + comm);
+        break;
+      }
+    }
+    if (!found.empty()) break;
+  }
+  ::closedir(proc);
+  return found;
+}
+
+}  // namespace
+
+void PortReservation::set_owner(const std::string& who) {
+  std::string text = who + "\n";
+  if (::ftruncate(lock.fd(), 0) != 0 || ::pwrite(lock.fd(), text.data(), text.size(), 0) < 0)
+    throw_errno("cannot write " + lock.path().string());
+}
+
+bool port_bindable(std::uint16_t port) {
+  Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!s) throw_errno("socket");
+  int one = 1;
+  ::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return false;
+  // Binding alone succeeds next to a listener bound with SO_REUSEADDR on some
+  // kernels; listening does not.
+  return ::listen(s.get(), 1) == 0;
+}
+
+std::string describe_port_user(std::uint16_t port, const fs::path& lock_dir) {
+  fs::path dir = lock_dir.empty() ? runtime_dir() / "ports" : lock_dir;
+  if (auto held = FileLock::try_acquire(lock_path(dir, port)); !held) {
+    std::string who;
+    try {
+      who = trim(read_file(lock_path(dir, port)));
+    } catch (const Error&) {
+    }
+    return who.empty() ? "another agent-vm VM" : who;
+  }
+  if (auto inode = listening_inode(port)) {
+    std::string owner = socket_owner(*inode);
+    return owner.empty() ? "another process" : owner;
+  }
+  return {};
+}
+
+std::uint16_t parse_port(const std::string& s) {
+  std::string t = trim(s);
+  unsigned long v = 0;
+  size_t used = 0;
+  try {
+    v = std::stoul(t, &used, 10);
+  } catch (...) {
+    used = 0;
+  }
+  if (t.empty() || used != t.size() || v < 1 || v > 65535)
+    throw Error("invalid port '" + s + "'", "give a TCP port between 1 and 65535, e.g. --port 2222");
+  return static_cast<std::uint16_t>(v);
+}
+
+namespace {
+
+std::optional<PortReservation> try_port(const fs::path& dir, std::uint16_t port) {
+  auto lock = FileLock::try_acquire(lock_path(dir, port));
+  if (!lock) return std::nullopt;
+  if (!port_bindable(port)) return std::nullopt;
+  return PortReservation{port, std::move(*lock)};
+}
+
+}  // namespace
+
+PortReservation reserve_port(std::optional<std::uint16_t> wanted, const fs::path& lock_dir) {
+  fs::path dir = lock_dir_or_default(lock_dir);
+  if (wanted) {
+    if (auto r = try_port(dir, *wanted)) return std::move(*r);
+    std::string who = describe_port_user(*wanted, dir);
+    throw Error("port " + std::to_string(*wanted) + " is in use" + (who.empty() ? "" : " (by " + who + ")"),
+                "pass another --port, or leave --port out to take the first free one from " +
+                    std::to_string(kFirstPort));
+  }
+  for (unsigned p = kFirstPort; p <= kLastPort; ++p)
+    if (auto r = try_port(dir, static_cast<std::uint16_t>(p))) return std::move(*r);
+  throw Error("no free SSH port between " + std::to_string(kFirstPort) + " and " +
+                  std::to_string(kLastPort),
+              "stop sessions you do not need (agent-list, agent-stop) or pass --port");
+}
+
+PortReservation reserve_port_preferring(std::uint16_t preferred, const fs::path& lock_dir) {
+  fs::path dir = lock_dir_or_default(lock_dir);
+  if (preferred != 0)
+    if (auto r = try_port(dir, preferred)) return std::move(*r);
+  return reserve_port(std::nullopt, dir);
+}
+
+}  // namespace avm::launcher

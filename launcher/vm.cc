@@ -1,0 +1,372 @@
+#include "launcher/vm.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/json/serialize.hpp>
+#include <cerrno>
+#include <cstring>
+
+#include "launcher/qemu_process.h"
+#include "qmp/errors.h"
+#include "qmp/qga_client.h"
+#include "qmp/qmp_client.h"
+#include "util/error.h"
+#include "util/fd.h"
+#include "util/file.h"
+#include "util/process.h"
+#include "util/strings.h"
+
+namespace avm::launcher {
+
+namespace fs = std::filesystem;
+using namespace std::chrono;
+using Clock = steady_clock;
+
+namespace {
+
+milliseconds left(Clock::time_point deadline) {
+  auto d = duration_cast<milliseconds>(deadline - Clock::now());
+  return d.count() > 0 ? d : milliseconds(0);
+}
+
+std::string file_tail(const fs::path& p, size_t lines) {
+  try {
+    auto text = read_file_if_exists(p);
+    return text ? tail_lines(*text, lines) : std::string();
+  } catch (const Error&) {
+    return {};
+  }
+}
+
+// Readiness asks the guest's own script (exact: the tmux session exists).
+constexpr const char* kAgentStatus = "/usr/libexec/agent-vm/agent-status";
+// Observers read the agent service's cgroup instead: a file read costs a few
+// guest-agent round trips, where starting a process under TCG costs hundreds
+// of milliseconds. "populated 1" while any process of the agent's tmux runs.
+constexpr const char* kAgentCgroupEvents = "/sys/fs/cgroup/system.slice/agent-vm-agent.service/cgroup.events";
+
+}  // namespace
+
+fs::path observe_socket_for(const fs::path& qmp_socket) {
+  return qmp_socket.parent_path() / "qmp-observe.sock";
+}
+
+BootError::BootError(const std::string& what, std::string hint, std::string console_tail,
+                     bool port_taken)
+    : Error(what, std::move(hint)), console_tail_(std::move(console_tail)), port_taken_(port_taken) {}
+
+bool ssh_banner_ok(std::uint16_t port, milliseconds timeout, std::string* detail) {
+  auto deadline = Clock::now() + timeout;
+  auto fail = [&](std::string why) {
+    if (detail) *detail = std::move(why);
+    return false;
+  };
+  Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!s) return fail("socket: " + std::string(std::strerror(errno)));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS)
+    return fail("connect to 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(errno));
+  std::string got;
+  for (;;) {
+    pollfd p{s.get(), POLLIN, 0};
+    int ms = static_cast<int>(left(deadline).count());
+    if (ms <= 0) return fail(got.empty() ? "no SSH banner yet" : "partial banner");
+    int r = ::poll(&p, 1, ms);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) continue;
+    char buf[256];
+    ssize_t n = ::read(s.get(), buf, sizeof buf);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n < 0) return fail(std::string("read: ") + std::strerror(errno));
+    if (n == 0) return fail("the forward closed the connection (sshd not listening yet)");
+    got.append(buf, static_cast<size_t>(n));
+    if (got.find('\n') != std::string::npos) {
+      if (starts_with(got, "SSH-2.0-")) return true;
+      return fail("not an SSH banner: " + trim(got.substr(0, 40)));
+    }
+  }
+}
+
+namespace {
+
+// Ends a QEMU that failed to become ready: quit if the monitor works, else
+// SIGKILL. Never signals a pid that is not this VM's.
+void put_down(const VmHandle& vm, std::optional<qmp::QmpClient>& qmp) {
+  if (qmp) {
+    try {
+      qmp->quit(milliseconds(2000));
+    } catch (const std::exception&) {
+    }
+    qmp.reset();
+    if (wait_for_exit(vm.pid, milliseconds(5000))) return;
+  }
+  if (is_vm_process(vm.pid, vm.name, vm.start_time)) {
+    ::kill(vm.pid, SIGKILL);
+    wait_for_exit(vm.pid, milliseconds(5000));
+  }
+}
+
+}  // namespace
+
+BootResult boot_vm(const VmSpec& spec, PortReservation& port, const BootOptions& opts) {
+  // Sockets left by an earlier run would be mistaken for this one's.
+  for (const fs::path& sock : {spec.qmp_socket, spec.qga_socket, spec.observe_socket})
+    if (!sock.empty()) ::unlink(sock.c_str());
+  fs::path qemu_log = opts.qemu_log.empty() ? spec.console_log.parent_path() / "qemu.log" : opts.qemu_log;
+  ::truncate(qemu_log.c_str(), 0);
+
+  std::vector<std::string> argv = qemu_argv(spec);
+  DetachedProcess p = start_detached(argv, qemu_log, {port.lock.fd()});
+  VmHandle vm{spec.name, p.pid, p.start_time, spec.qmp_socket, spec.observe_socket,
+              spec.qga_socket, spec.console_log, spec.ssh_port};
+  if (opts.on_started) opts.on_started(vm);
+
+  auto report = [&](const std::string& stage, const std::string& detail) {
+    if (opts.progress) opts.progress(stage, detail);
+  };
+
+  auto start = Clock::now();
+  ReadinessMachine rm(opts.timeout, opts.retry, opts.wait_until);
+  std::optional<qmp::QmpClient> qmp;
+  std::optional<qmp::QgaClient> qga;
+  const milliseconds step_budget(3000);
+
+  for (;;) {
+    auto elapsed = duration_cast<milliseconds>(Clock::now() - start);
+    if (!proc_alive(vm.pid)) rm.on_exited(trim(file_tail(qemu_log, 3)), elapsed);
+    ReadyAction a = rm.next(elapsed);
+    if (a.kind == ReadyAction::Kind::Ready) {
+      BootResult r{vm, rm.passed()};
+      return r;
+    }
+    if (a.kind == ReadyAction::Kind::Fail) {
+      put_down(vm, qmp);
+      std::string qlog = trim(file_tail(qemu_log, 5));
+      bool port_taken = qlog.find("host forwarding rule") != std::string::npos;
+      std::string what = "the VM did not become ready: " + a.detail;
+      if (!qlog.empty() && a.detail.find(qlog) == std::string::npos) what += "\nQEMU said: " + qlog;
+      std::string hint = port_taken
+                             ? "port " + std::to_string(spec.ssh_port) + " was taken; pass another --port"
+                             : "see the console log: " + spec.console_log.string();
+      throw BootError(what, hint, file_tail(spec.console_log, 20), port_taken);
+    }
+    if (a.kind == ReadyAction::Kind::Wait) {
+      // Waiting is also watching: QEMU's exit ends it early.
+      wait_for_exit(vm.pid, a.wait);
+      continue;
+    }
+    auto now_elapsed = [&] { return duration_cast<milliseconds>(Clock::now() - start); };
+    auto budget = std::min(step_budget, opts.timeout - std::min(opts.timeout, elapsed));
+    report("booting", std::string("waiting for the ") + describe(a.check));
+    bool ok = false;
+    bool fatal = false;
+    std::string detail;
+    try {
+      switch (a.check) {
+        case ReadyCheck::Qmp:
+          qmp.emplace(qmp::QmpClient::connect(spec.qmp_socket, budget));
+          ok = true;
+          break;
+        case ReadyCheck::Share: {
+          // The share was declared on the command line; confirm QEMU built it
+          // with the right tag before calling the VM ready.
+          boost::json::object args{{"path", "/machine/peripheral/share"}, {"property", "mount_tag"}};
+          auto tag = qmp->execute("qom-get", args, budget);
+          ok = tag.is_string() && tag.as_string() == "session";
+          if (!ok) {
+            fatal = true;
+            detail = "the 9p device's mount_tag is " + boost::json::serialize(tag) + ", expected \"session\"";
+          }
+          break;
+        }
+        case ReadyCheck::GuestAgent:
+          if (!qga) qga.emplace(qmp::QgaClient::connect(spec.qga_socket, budget));
+          qga->sync(budget);
+          ok = true;
+          break;
+        case ReadyCheck::Ssh:
+          ok = ssh_banner_ok(spec.ssh_port, budget, &detail);
+          break;
+        case ReadyCheck::Agent: {
+          auto r = qga->exec({kAgentStatus}, budget);
+          ok = r.exit_code == 0;
+          if (!ok) detail = trim(r.out + r.err);
+          break;
+        }
+      }
+    } catch (const qmp::CommandError& e) {
+      detail = e.what();
+      fatal = a.check == ReadyCheck::Share;
+    } catch (const Error& e) {
+      detail = e.what();
+      // A broken guest-agent connection is reopened on the next try.
+      if (a.check == ReadyCheck::GuestAgent || a.check == ReadyCheck::Agent) qga.reset();
+      if (a.check == ReadyCheck::Qmp) qmp.reset();
+    }
+    rm.on_result(a.check, ok, detail, now_elapsed(), fatal);
+    if (ok) report("booting", std::string(describe(a.check)) + " ready");
+  }
+}
+
+bool console_shows_poweroff(const fs::path& console_log) {
+  std::string tail = file_tail(console_log, 5);
+  return tail.find("reboot: Power down") != std::string::npos;
+}
+
+VmObservation observe_vm(const VmHandle& vm, const ObserveOptions& opts) {
+  VmObservation o;
+  auto deadline = Clock::now() + opts.timeout;
+  if (!is_vm_process(vm.pid, vm.name, vm.start_time)) {
+    o.process = VmObservation::Process::Exited;
+    return o;
+  }
+  o.process = proc_state(vm.pid) == ProcState::Stopped ? VmObservation::Process::Frozen
+                                                       : VmObservation::Process::Running;
+  fs::path mon = vm.observe_socket.empty() ? vm.qmp_socket : vm.observe_socket;
+  try {
+    auto q = qmp::QmpClient::connect(mon, std::min(left(deadline), milliseconds(2000)));
+    o.qmp_status = q.query_status(left(deadline)).status_name;
+  } catch (const std::exception& e) {
+    o.monitor_error = e.what();
+    return o;
+  }
+  if (!opts.guest || o.qmp_status != "running") return o;
+  try {
+    auto g = qmp::QgaClient::connect(vm.qga_socket, left(deadline));
+    g.sync(std::min(left(deadline), milliseconds(1500)));
+    o.guest = VmObservation::Guest::Up;
+    auto events = g.read_file(kAgentCgroupEvents, left(deadline));
+    bool populated = events && events->find("populated 1") != std::string::npos;
+    o.agent = populated ? VmObservation::Agent::Running : VmObservation::Agent::Exited;
+    if (!populated) o.agent_detail = "the agent's tmux session has ended (agent-vm-agent.service is not running)";
+  } catch (const std::exception& e) {
+    if (o.guest != VmObservation::Guest::Up) o.guest = VmObservation::Guest::NoAnswer;
+    o.agent_detail = e.what();
+  }
+  return o;
+}
+
+StopReport stop_vm(const VmHandle& vm, const StopPolicy& policy, const ProgressFn& progress) {
+  auto start = Clock::now();
+  auto report = [&](const std::string& s) {
+    if (progress) progress("stopping", s);
+  };
+  std::optional<qmp::QmpClient> qmp;
+  std::string qmp_error;
+  try {
+    qmp.emplace(qmp::QmpClient::connect(vm.qmp_socket, milliseconds(3000)));
+  } catch (const std::exception& e) {
+    qmp_error = e.what();
+  }
+  qmp::EventCursor cursor = qmp ? qmp->cursor() : 0;
+
+  struct Waited {
+    enum { Shutdown, Exited, Timeout } kind;
+    bool guest = false;
+    std::string reason;
+  };
+  auto wait_next = [&](Clock::time_point deadline) -> Waited {
+    if (qmp) {
+      try {
+        auto ev = qmp->wait_event("SHUTDOWN", cursor, left(deadline));
+        if (ev) {
+          cursor = ev->seq;
+          auto s = qmp::ShutdownEvent::from(*ev);
+          return {Waited::Shutdown, s.guest, s.reason};
+        }
+        if (!proc_alive(vm.pid)) return {Waited::Exited};
+        return {Waited::Timeout};
+      } catch (const qmp::ClosedError&) {
+        qmp.reset();  // QEMU is exiting: the process tells the rest
+      } catch (const Error&) {
+        qmp.reset();
+      }
+    }
+    if (wait_for_exit(vm.pid, left(deadline))) return {Waited::Exited};
+    return {Waited::Timeout};
+  };
+
+  StopMachine m(policy);
+  StopAction a = m.start();
+  Clock::time_point deadline = Clock::now();
+  for (;;) {
+    using K = StopAction::Kind;
+    switch (a.kind) {
+      case K::Done:
+        return {a.method, a.detail, m.trail(), duration_cast<milliseconds>(Clock::now() - start)};
+      case K::Fail:
+        throw Error("could not stop QEMU (pid " + std::to_string(vm.pid) + "): " + a.detail,
+                    "check the process by hand: ps -p " + std::to_string(vm.pid));
+      case K::PowerButton:
+      case K::Quit: {
+        if (!qmp) {
+          a = m.on_command_failed(qmp_error.empty() ? "the monitor is gone" : qmp_error);
+          continue;
+        }
+        try {
+          if (a.kind == K::PowerButton) {
+            report("pressing the power button");
+            qmp->system_powerdown(milliseconds(3000));
+          } else {
+            report("asking QEMU to quit");
+            qmp->quit(milliseconds(3000));
+          }
+        } catch (const qmp::ClosedError&) {
+          // Exited under us: the wait below sees it.
+          qmp.reset();
+        } catch (const std::exception& e) {
+          qmp.reset();
+          qmp_error = e.what();
+          a = m.on_command_failed(e.what());
+          continue;
+        }
+        deadline = Clock::now() + a.wait;
+        break;
+      }
+      case K::Signal:
+        // The pid came from a file the guest can write: check it is this VM.
+        if (is_vm_process(vm.pid, vm.name, vm.start_time)) {
+          report(a.signal == SIGKILL ? "sending SIGKILL" : "sending SIGTERM");
+          ::kill(vm.pid, a.signal);
+          if (a.signal != SIGKILL) ::kill(vm.pid, SIGCONT);  // a frozen QEMU must run to exit
+        }
+        deadline = Clock::now() + a.wait;
+        break;
+      case K::Wait:
+        deadline = Clock::now() + a.wait;
+        break;
+      case K::Continue:
+        break;
+    }
+    Waited w = wait_next(deadline);
+    switch (w.kind) {
+      case Waited::Shutdown:
+        a = m.on_shutdown(w.guest, w.reason);
+        break;
+      case Waited::Exited:
+        a = m.on_exited();
+        break;
+      case Waited::Timeout:
+        a = m.on_wait_expired();
+        break;
+    }
+  }
+}
+
+GuestExecResult exec_in_vm(const VmHandle& vm, const std::vector<std::string>& argv,
+                           milliseconds timeout, std::string_view input) {
+  auto q = qmp::QgaClient::connect(vm.qga_socket, milliseconds(5000));
+  q.sync(milliseconds(10000));
+  auto r = q.exec(argv, timeout, {}, input);
+  return {r.exit_code, r.signal, std::move(r.out), std::move(r.err)};
+}
+
+}  // namespace avm::launcher

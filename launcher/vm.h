@@ -1,0 +1,125 @@
+// One VM's life, seen from the host: booting it to readiness, observing it,
+// running a command in it, stopping it. Knows QEMU, QMP and QGA; knows
+// nothing of sessions (their folders, meta.json, ids).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "launcher/ports.h"
+#include "launcher/readiness.h"
+#include "launcher/stop_machine.h"
+#include "launcher/vm_spec.h"
+#include "util/error.h"
+
+namespace avm::launcher {
+
+// Progress of a slow step: a stage name and, optionally, a detail line.
+using ProgressFn = std::function<void(const std::string& stage, const std::string& detail)>;
+
+// Where a running VM can be found.
+struct VmHandle {
+  std::string name;  // VmSpec::name: "agent-vm-<id>"
+  pid_t pid = -1;
+  unsigned long long start_time = 0;
+  std::filesystem::path qmp_socket;      // control monitor (start, stop)
+  std::filesystem::path observe_socket;  // second monitor for observers (list)
+  std::filesystem::path qga_socket;
+  std::filesystem::path console_log;
+  std::uint16_t ssh_port = 0;
+};
+
+// The second QMP monitor, next to the first: observers never queue behind
+// a stop that holds the control monitor.
+std::filesystem::path observe_socket_for(const std::filesystem::path& qmp_socket);
+
+struct BootOptions {
+  std::chrono::milliseconds timeout{180000};  // whole readiness wait
+  std::chrono::milliseconds retry{250};       // between failed checks
+  ReadyCheck wait_until = ReadyCheck::Agent;  // ReadyCheck::Share for --no-wait
+  std::filesystem::path qemu_log;             // QEMU's own stderr
+  ProgressFn progress;
+  // Called once QEMU runs, before any waiting: record the pid now, so a
+  // crash of this process leaves it findable.
+  std::function<void(const VmHandle&)> on_started;
+};
+
+struct BootResult {
+  VmHandle vm;
+  std::vector<ReadinessMachine::Passed> timings;  // when each check passed
+};
+
+// Failure to boot. QEMU has been stopped when this is thrown; what() says
+// what went wrong, `console_tail` the guest's last words.
+class BootError : public Error {
+ public:
+  BootError(const std::string& what, std::string hint, std::string console_tail, bool port_taken);
+  const std::string& console_tail() const noexcept { return console_tail_; }
+  // QEMU could not bind the SSH forward: another port may do.
+  bool port_taken() const noexcept { return port_taken_; }
+
+ private:
+  std::string console_tail_;
+  bool port_taken_;
+};
+
+// Starts QEMU detached for `spec` (its -name, sockets and port are the spec's;
+// `port` is the reservation whose lock QEMU inherits), then waits for
+// readiness. On any failure QEMU is stopped (quit, then SIGKILL) and
+// BootError is thrown.
+BootResult boot_vm(const VmSpec& spec, PortReservation& port, const BootOptions& opts);
+
+// What is observed of a VM right now. Each field is filled by asking: the
+// process table, the monitor, the guest agent. Nothing is remembered.
+struct VmObservation {
+  enum class Process { Running, Frozen, Exited } process = Process::Exited;
+  // query-status' status ("running", "paused", "shutdown", ...); empty when
+  // the monitor did not answer; `monitor_error` says why.
+  std::string qmp_status;
+  std::string monitor_error;
+  enum class Guest { Up, NoAnswer, Unknown } guest = Guest::Unknown;
+  enum class Agent { Running, Exited, Unknown } agent = Agent::Unknown;
+  std::string agent_detail;
+};
+
+struct ObserveOptions {
+  std::chrono::milliseconds timeout{3000};  // for the whole observation
+  bool guest = true;                        // ask the guest agent too
+};
+VmObservation observe_vm(const VmHandle& vm, const ObserveOptions& opts = {});
+
+// Whether the console log says the guest powered itself off cleanly.
+bool console_shows_poweroff(const std::filesystem::path& console_log);
+
+struct StopReport {
+  StopMethod method;
+  std::string detail;  // in words: "the guest powered off (guest-shutdown)"
+  std::string trail;   // the steps taken: "power button, quit"
+  std::chrono::milliseconds took{0};
+};
+// Stops a running VM (the machine in stop_machine.h, driven for real).
+// Throws avm::Error if QEMU survives SIGKILL.
+StopReport stop_vm(const VmHandle& vm, const StopPolicy& policy, const ProgressFn& progress = {});
+
+// Runs argv in the guest through the guest agent and returns its result.
+struct GuestExecResult {
+  int exit_code = -1;
+  std::optional<int> signal;
+  std::string out, err;
+};
+GuestExecResult exec_in_vm(const VmHandle& vm, const std::vector<std::string>& argv,
+                           std::chrono::milliseconds timeout, std::string_view input = {});
+
+// True when something answers on 127.0.0.1:port with an SSH banner within
+// `timeout` (QEMU's forward accepts even before the guest listens; only the
+// banner proves sshd).
+bool ssh_banner_ok(std::uint16_t port, std::chrono::milliseconds timeout, std::string* detail = nullptr);
+
+}  // namespace avm::launcher

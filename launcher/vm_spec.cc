@@ -1,0 +1,172 @@
+#include "launcher/vm_spec.h"
+
+#include <time.h>
+
+#include <cmath>
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#endif
+
+#include "util/error.h"
+#include "util/file.h"
+
+namespace avm::launcher {
+
+const char* to_string(Accel a) { return a == Accel::Kvm ? "kvm" : "tcg"; }
+
+const char* to_string(NetMode m) {
+  switch (m) {
+    case NetMode::Full: return "full";
+    case NetMode::Restricted: return "restricted";
+    case NetMode::Off: return "none";
+  }
+  return "?";
+}
+
+ShareModel share_model_for_uid(unsigned uid) {
+  return uid == 0 ? ShareModel::MappedXattr : ShareModel::None;
+}
+
+namespace {
+
+void require(bool ok, const char* field) {
+  if (!ok) throw Error(std::string("VM spec is incomplete: ") + field + " is not set");
+}
+
+// QEMU's option parser treats ',' as a separator: a literal comma is doubled.
+std::string qemu_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    out += c;
+    if (c == ',') out += ',';
+  }
+  return out;
+}
+
+std::string path_opt(const std::filesystem::path& p) { return qemu_escape(p.string()); }
+
+}  // namespace
+
+std::string kernel_cmdline(const VmSpec& spec) {
+  std::string cmd = spec.cmdline;
+  if (spec.accel == Accel::Tcg && spec.tsc_khz) {
+    // Without these the guest kernel sometimes hangs calibrating the TSC under
+    // TCG, and otherwise falls back to a clock that runs ~10% slow.
+    if (!cmd.empty()) cmd += ' ';
+    cmd += "tsc=reliable tsc_early_khz=" + std::to_string(*spec.tsc_khz);
+  }
+  return cmd;
+}
+
+std::vector<std::string> qemu_argv(const VmSpec& s) {
+  require(!s.name.empty(), "name");
+  require(!s.kernel.empty(), "kernel");
+  require(!s.initrd.empty(), "initrd");
+  require(!s.rootfs.empty(), "rootfs");
+  require(!s.share_dir.empty(), "share_dir");
+  require(!s.qmp_socket.empty(), "qmp_socket");
+  require(!s.qga_socket.empty(), "qga_socket");
+  require(!s.console_log.empty(), "console_log");
+  require(s.net == NetMode::Off || s.ssh_port != 0, "ssh_port");
+  require(s.net != NetMode::Restricted || !s.egress_cmd.empty(), "egress_cmd");
+  require(s.cpus >= 1, "cpus");
+  require(s.memory_mib >= 64, "memory_mib");
+
+  std::vector<std::string> a;
+  auto add = [&](std::initializer_list<std::string> xs) { a.insert(a.end(), xs); };
+
+  add({s.qemu, "-name", qemu_escape(s.name), "-nodefaults", "-no-user-config",
+       "-display", "none", "-no-reboot"});
+  if (s.accel == Accel::Tcg) {
+    // Without the PIT, PIC and RTC the kernel hangs calibrating its clocks under
+    // TCG. `max` gives the guest AVX2, which the agent's binary needs.
+    add({"-machine", "microvm,acpi=on,pit=on,pic=on,rtc=on", "-accel", "tcg", "-cpu", "max"});
+  } else {
+    add({"-machine", "microvm,acpi=on", "-accel", "kvm", "-cpu", "host"});
+  }
+  add({"-smp", std::to_string(s.cpus), "-m", std::to_string(s.memory_mib)});
+  // QEMU may not fork, exec or change privileges: a guest that escapes into
+  // QEMU gets no further. (QEMU's own -daemonize needs setsid, so the launcher
+  // detaches QEMU itself.)
+  if (s.sandbox)
+    add({"-sandbox", s.sandbox_allow_spawn ? "on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny"
+                                           : "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"});
+
+  add({"-kernel", s.kernel.string(), "-initrd", s.initrd.string(), "-append", kernel_cmdline(s)});
+  add({"-drive", "id=root,file=" + path_opt(s.rootfs) + ",format=raw,if=none,read-only=on",
+       "-device", "virtio-blk-device,id=rootdisk,drive=root"});
+
+  std::string fsdev = "local,id=session,path=" + path_opt(s.share_dir) + ",security_model=";
+  fsdev += s.share_model == ShareModel::None ? "none" : "mapped-xattr,fmode=0644,dmode=0755";
+  add({"-fsdev", fsdev, "-device", "virtio-9p-device,id=share,fsdev=session,mount_tag=session"});
+
+  if (s.net != NetMode::Off) {
+    std::string netdev = "user,id=net0,hostfwd=tcp:127.0.0.1:" + std::to_string(s.ssh_port) + "-:22";
+    if (s.net == NetMode::Restricted) {
+      // restrict=on cuts the guest off from the host and the outside; the one
+      // way out is the egress proxy, reached at 10.0.2.100:3128.
+      std::string cmd;
+      for (const auto& part : s.egress_cmd) {
+        if (!cmd.empty()) cmd += ' ';
+        cmd += part;
+      }
+      netdev += ",restrict=on,guestfwd=tcp:10.0.2.100:3128-cmd:" + qemu_escape(cmd);
+    }
+    add({"-netdev", netdev, "-device", "virtio-net-device,netdev=net0"});
+  }
+  add({"-device", "virtio-rng-device"});
+
+  add({"-device", "virtio-serial-device",
+       "-chardev", "socket,id=qga,path=" + path_opt(s.qga_socket) + ",server=on,wait=off",
+       "-device", "virtserialport,chardev=qga,name=org.qemu.guest_agent.0"});
+  add({"-chardev", "socket,id=qmp,path=" + path_opt(s.qmp_socket) + ",server=on,wait=off",
+       "-mon", "chardev=qmp,mode=control"});
+  if (!s.observe_socket.empty())
+    add({"-chardev", "socket,id=qmp-observe,path=" + path_opt(s.observe_socket) + ",server=on,wait=off",
+         "-mon", "chardev=qmp-observe,mode=control"});
+  add({"-chardev", "file,id=console,path=" + path_opt(s.console_log),
+       "-serial", "chardev:console"});
+  if (!s.pid_file.empty()) add({"-pidfile", s.pid_file.string()});
+  a.insert(a.end(), s.extra_args.begin(), s.extra_args.end());
+  return a;
+}
+
+std::optional<unsigned long> host_tsc_khz() {
+#if defined(__x86_64__) || defined(__i386__)
+  // Under TCG the guest's TSC is the host's, so measure what this process
+  // sees: TSC ticks against CLOCK_MONOTONIC_RAW over 20 ms, best of three
+  // (the shortest window is the one least disturbed by preemption).
+  std::optional<std::string> cpuinfo;
+  try {
+    cpuinfo = read_file_if_exists("/proc/cpuinfo");
+  } catch (const Error&) {
+  }
+  if (!cpuinfo || cpuinfo->find(" constant_tsc") == std::string::npos) return std::nullopt;
+  auto now_ns = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+    return static_cast<long double>(ts.tv_sec) * 1e9L + ts.tv_nsec;
+  };
+  long double best = 0;
+  for (int i = 0; i < 3; ++i) {
+    long double t0 = now_ns();
+    unsigned long long c0 = __rdtsc();
+    long double t0b = now_ns();
+    timespec req{0, 20'000'000};
+    nanosleep(&req, nullptr);
+    long double t1 = now_ns();
+    unsigned long long c1 = __rdtsc();
+    long double t1b = now_ns();
+    long double khz = static_cast<long double>(c1 - c0) / (((t1 + t1b) - (t0 + t0b)) / 2.0L) * 1e6L;
+    // Windows where the reads were far apart (preempted) are less exact.
+    long double slop = (t0b - t0) + (t1b - t1);
+    if (best == 0 || slop < 2000) best = khz;
+  }
+  if (best <= 0) return std::nullopt;
+  return static_cast<unsigned long>(std::llround(best));
+#else
+  return std::nullopt;
+#endif
+}
+
+}  // namespace avm::launcher

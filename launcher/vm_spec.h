@@ -1,0 +1,75 @@
+// What one VM is, and the QEMU command line that makes it. A pure function:
+// the same spec gives the same argv, unit-tested without QEMU.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace avm::launcher {
+
+enum class Accel { Kvm, Tcg };
+const char* to_string(Accel a);
+
+// How the 9p share maps ownership. QEMU as an ordinary user: `None` (files keep
+// the host user's uid on both sides). QEMU as root: `MappedXattr` (files the
+// guest writes stay root's on the host; guest ownership lives in xattrs).
+enum class ShareModel { None, MappedXattr };
+ShareModel share_model_for_uid(unsigned uid);
+
+// Network modes: full user networking, restricted (only what the session
+// allows, through a guestfwd to the egress proxy), or no network at all.
+enum class NetMode { Full, Restricted, Off };
+const char* to_string(NetMode m);
+
+struct VmSpec {
+  std::string name;  // "agent-vm-<id>": shows in ps and in the QMP query-name
+  std::string qemu = "qemu-system-x86_64";
+  Accel accel = Accel::Tcg;
+  unsigned cpus = 2;
+  unsigned memory_mib = 2048;
+
+  // The image.
+  std::filesystem::path kernel, initrd, rootfs;
+  std::string cmdline;                    // the image's base kernel command line
+  std::optional<unsigned long> tsc_khz;   // host TSC kHz, passed to the guest under TCG
+
+  // The session folder shared over 9p with mount tag `session`.
+  std::filesystem::path share_dir;
+  ShareModel share_model = ShareModel::None;
+
+  // SSH is forwarded from 127.0.0.1:ssh_port only.
+  std::uint16_t ssh_port = 0;
+  NetMode net = NetMode::Full;
+  // Restricted mode: the guest reaches 10.0.2.100:3128, which QEMU connects
+  // to this host command's stdio (the egress proxy).
+  std::vector<std::string> egress_cmd;
+
+  std::filesystem::path qmp_socket, qga_socket, console_log, pid_file;
+  // A second QMP monitor for observers (agent-list), so they never queue
+  // behind a command holding the first. Optional.
+  std::filesystem::path observe_socket;
+
+  bool sandbox = true;     // -sandbox on, no spawning, no privilege changes
+  // Restricted networking needs QEMU to start the egress helper per
+  // connection, so spawning stays allowed there.
+  bool sandbox_allow_spawn = false;
+  std::vector<std::string> extra_args;
+};
+
+// The QEMU argv (argv[0] = spec.qemu). Throws avm::Error if the spec is
+// incomplete (names the missing field).
+std::vector<std::string> qemu_argv(const VmSpec& spec);
+
+// The kernel command line the guest gets: the image's plus what the
+// accelerator needs (under TCG: tsc=reliable tsc_early_khz=<kHz>).
+std::string kernel_cmdline(const VmSpec& spec);
+
+// The host's TSC frequency in kHz: from the kernel's own measurement
+// ("tsc: Detected ... MHz" / "Refined TSC clocksource calibration") when it
+// is readable, else /proc/cpuinfo. nullopt when unknown (not x86, no TSC).
+std::optional<unsigned long> host_tsc_khz();
+
+}  // namespace avm::launcher

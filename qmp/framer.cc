@@ -1,0 +1,138 @@
+#include "qmp/framer.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace avm::qmp {
+
+namespace json = boost::json;
+
+namespace {
+
+json::parse_options parse_options(const FramerOptions& o) {
+  json::parse_options p;
+  p.max_depth = o.max_depth;
+  return p;
+}
+
+bool is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+constexpr unsigned char kSentinel = 0xFF;
+
+}  // namespace
+
+std::string excerpt(std::string_view bytes, std::size_t at, std::size_t max) {
+  at = std::min(at, bytes.size());
+  std::string out = "'";
+  std::size_t end = std::min(bytes.size(), at + max);
+  for (std::size_t i = at; i < end; ++i) {
+    auto c = static_cast<unsigned char>(bytes[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
+      out += static_cast<char>(c);
+    } else if (c == '\\' || c == '\'') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  out += end < bytes.size() ? "'..." : "'";
+  return out;
+}
+
+Framer::Framer(FramerOptions opts) : opts_(opts), parser_(json::storage_ptr(), parse_options(opts)) {}
+
+void Framer::reset() {
+  parser_.reset();
+  state_ = State::Between;
+  size_ = 0;
+}
+
+void Framer::discard_until_sentinel() {
+  parser_.reset();
+  state_ = State::Discarding;
+  size_ = 0;
+}
+
+void Framer::fail(std::string_view bytes, std::size_t at, const std::string& why,
+                  std::vector<Frame>& out) {
+  Frame f;
+  f.kind = Frame::Kind::Error;
+  f.error = why + " at " + excerpt(bytes, at);
+  out.push_back(std::move(f));
+  parser_.reset();
+  size_ = 0;
+  state_ = opts_.sentinel ? State::Discarding : State::Poisoned;
+}
+
+void Framer::feed(std::string_view bytes, std::vector<Frame>& out) {
+  std::size_t i = 0;
+  const std::size_t n = bytes.size();
+  while (i < n) {
+    auto c = static_cast<unsigned char>(bytes[i]);
+    if (state_ == State::Poisoned) return;
+
+    if (opts_.sentinel && c == kSentinel) {
+      // Whatever was in progress is void; the next byte starts afresh.
+      parser_.reset();
+      size_ = 0;
+      state_ = State::Between;
+      Frame f;
+      f.kind = Frame::Kind::Sentinel;
+      out.push_back(std::move(f));
+      ++i;
+      continue;
+    }
+    if (state_ == State::Discarding) {
+      auto next = bytes.find(static_cast<char>(kSentinel), i);
+      if (next == std::string_view::npos) return;
+      i = next;  // handled as a sentinel above
+      continue;
+    }
+    if (state_ == State::Between) {
+      if (is_space(c)) {
+        ++i;
+        continue;
+      }
+      if (c != '{') {
+        fail(bytes, i, "expected a JSON object ('{') to start a message", out);
+        continue;
+      }
+      state_ = State::InValue;
+    }
+
+    // InValue: hand the parser everything up to the next sentinel.
+    std::size_t end = n;
+    if (opts_.sentinel) {
+      auto s = bytes.find(static_cast<char>(kSentinel), i);
+      if (s != std::string_view::npos) end = s;
+    }
+    if (end == i) continue;  // a sentinel is next
+    boost::system::error_code ec;
+    std::size_t used = parser_.write_some(bytes.data() + i, end - i, ec);
+    if (ec) {
+      fail(bytes, i + used, "malformed JSON (" + ec.message() + ")", out);
+      i += std::max<std::size_t>(used, 1);
+      continue;
+    }
+    size_ += used;
+    i += used;
+    if (size_ > opts_.max_message) {
+      fail(bytes, i, "message larger than " + std::to_string(opts_.max_message >> 20) + " MiB", out);
+      continue;
+    }
+    if (parser_.done()) {
+      Frame f;
+      f.kind = Frame::Kind::Value;
+      f.value = parser_.release();
+      out.push_back(std::move(f));
+      parser_.reset();
+      size_ = 0;
+      state_ = State::Between;
+    }
+  }
+}
+
+}  // namespace avm::qmp

@@ -1,0 +1,568 @@
+#include "sessions/lifecycle.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <future>
+#include <thread>
+
+#include "launcher/accel.h"
+#include "launcher/egress.h"
+#include "launcher/host.h"
+#include "launcher/image.h"
+#include "launcher/ports.h"
+#include "launcher/qemu_process.h"
+#include "launcher/share.h"
+#include "launcher/vm.h"
+#include "launcher/vm_spec.h"
+#include "sessions/clone.h"
+#include "sessions/env_file.h"
+#include "sessions/keys.h"
+#include "util/error.h"
+#include "util/file.h"
+#include "util/paths.h"
+#include "util/process.h"
+#include "util/progress.h"
+#include "util/strings.h"
+
+namespace avm::sessions {
+
+namespace fs = std::filesystem;
+namespace L = avm::launcher;
+using namespace std::chrono;
+
+const std::vector<std::string>& default_allow_hosts() {
+  // What opencode needs to work: the model list and the model provider's API.
+  static const std::vector<std::string> hosts = {"api.anthropic.com", "models.opencode.ai"};
+  return hosts;
+}
+
+std::string vm_name(const std::string& id) { return "agent-vm-" + id; }
+
+namespace {
+
+L::VmHandle handle_of(const Meta& m, const SessionPaths& p) {
+  L::VmHandle h;
+  h.name = vm_name(m.id);
+  h.pid = m.qemu_pid.value_or(-1);
+  h.start_time = m.qemu_start_time.value_or(0);
+  h.qmp_socket = p.qmp_socket();
+  h.observe_socket = L::observe_socket_for(p.qmp_socket());
+  h.qga_socket = p.qga_socket();
+  h.console_log = p.console_log();
+  h.ssh_port = m.ssh_port;
+  return h;
+}
+
+bool vm_running(const Meta& m) {
+  return m.qemu_pid && L::is_vm_process(*m.qemu_pid, vm_name(m.id), m.qemu_start_time);
+}
+
+// A run whose end nobody recorded (QEMU died, or the guest powered itself
+// off) is closed with what the console says.
+void close_dangling_run(Meta& m, const SessionPaths& p) {
+  if (m.history.empty() || m.history.back().stopped) return;
+  RunRecord& r = m.history.back();
+  r.stopped = utc_now_iso8601();
+  if (L::console_shows_poweroff(p.console_log())) {
+    r.how = StopHow::GuestPoweroff;
+    r.detail = "the guest powered off by itself";
+  } else {
+    r.how = StopHow::Crash;
+    r.detail = "QEMU exited without being asked";
+  }
+  m.qemu_pid.reset();
+  m.qemu_start_time.reset();
+  if (m.intent == Intent::Running) m.intent = Intent::Stopped;
+}
+
+StopHow stop_how(L::StopMethod m) {
+  switch (m) {
+    case L::StopMethod::GuestPoweroff: return StopHow::GuestPoweroff;
+    case L::StopMethod::Quit: return StopHow::Quit;
+    case L::StopMethod::Sigterm: return StopHow::Sigterm;
+    case L::StopMethod::Sigkill: return StopHow::Sigkill;
+    case L::StopMethod::Exited: return StopHow::Crash;
+  }
+  return StopHow::Crash;
+}
+
+L::NetMode net_mode(const std::string& s) {
+  if (s == "restricted" || s == "default") return L::NetMode::Restricted;
+  if (s == "full") return L::NetMode::Full;
+  if (s == "none") return L::NetMode::Off;
+  throw Error("unknown network mode '" + s + "'", "use --net restricted, full or none");
+}
+
+// The egress command QEMU runs per guest connection in restricted mode. The
+// allowlist travels on its command line (host names are no secret), never
+// through a file in the guest-writable share.
+std::vector<std::string> egress_command(const Meta& m) {
+  std::vector<std::string> cmd = {shell_quote(self_exe().string()), "egress"};
+  for (const auto& h : m.allow_hosts) {
+    cmd.push_back("--allow");
+    cmd.push_back(shell_quote(h));
+  }
+  return cmd;
+}
+
+// Boots the session's VM under its held lock and records the run.
+StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& meta,
+                     const StartOptions& opts, Progress& progress) {
+  SessionPaths p = store.paths(meta.id);
+  if (opts.image) meta.image = *opts.image;
+  if (opts.cpus) meta.cpus = *opts.cpus;
+  if (opts.memory_mib) meta.memory_mib = *opts.memory_mib;
+  L::Image image = L::load_image(meta.image);
+  L::QemuInfo qemu = L::inspect_qemu();
+
+  // The accelerator: say plainly what was chosen and why.
+  L::AccelInputs in;
+  in.request = L::accel_request_from(opts.accel);
+  in.kvm = L::inspect_kvm();
+  fs::path verdict_file = cache_dir() / "accel.json";
+  std::string key = L::host_key(qemu.version);
+  in.cached = [&] { return L::load_verdict(verdict_file, key); };
+  in.remember = [&](const L::CachedVerdict& v) { L::save_verdict(verdict_file, key, v); };
+  in.probe = [&] {
+    progress.stage("probing KVM (once per host)");
+    auto r = L::probe_kvm_boot(qemu.path.string(), image.kernel, image.initrd, seconds(15));
+    progress.done(r.ok ? "guests boot" : "guests stall");
+    return r;
+  };
+  L::AccelChoice accel = L::choose_accel(in);
+  progress.note("accelerator: " + accel.reason);
+
+  make_private_dir(p.run());
+  // The previous boot's console stays readable as console.log.1.
+  std::error_code ec;
+  if (fs::exists(p.console_log(), ec)) fs::rename(p.console_log(), p.run() / "console.log.1", ec);
+
+  L::prepare_share_for_guest(p.dir);
+
+  L::NetMode net = net_mode(meta.net);
+
+  int attempts = opts.port ? 1 : 3;
+  for (int attempt = 1;; ++attempt) {
+    L::PortReservation port = opts.port ? L::reserve_port(*opts.port)
+                                        : L::reserve_port_preferring(meta.ssh_port);
+    port.set_owner("agent-vm session " + meta.id);
+    pin_host_key(p.ssh(), port.port);
+
+    L::VmSpec spec;
+    spec.name = vm_name(meta.id);
+    spec.qemu = qemu.path.string();
+    spec.accel = accel.accel;
+    spec.cpus = meta.cpus;
+    spec.memory_mib = meta.memory_mib;
+    spec.kernel = image.kernel;
+    spec.initrd = image.initrd;
+    spec.rootfs = image.rootfs;
+    spec.cmdline = image.cmdline;
+    if (accel.accel == L::Accel::Tcg) spec.tsc_khz = L::host_tsc_khz();
+    spec.share_dir = p.dir;
+    spec.share_model = L::share_model_for_uid(::geteuid());
+    spec.ssh_port = port.port;
+    spec.net = net;
+    if (net == L::NetMode::Restricted) spec.egress_cmd = egress_command(meta);
+    spec.qmp_socket = p.qmp_socket();
+    spec.observe_socket = L::observe_socket_for(p.qmp_socket());
+    spec.qga_socket = p.qga_socket();
+    spec.console_log = p.console_log();
+    spec.pid_file = p.qemu_pid();
+    // Restricted networking starts the egress helper per connection: QEMU
+    // must be allowed to spawn it.
+    spec.sandbox = qemu.sandbox;
+    if (net == L::NetMode::Restricted) spec.sandbox_allow_spawn = true;
+
+    meta.ssh_port = port.port;
+    meta.accelerator = L::to_string(accel.accel);
+    meta.intent = Intent::Running;
+    meta.intent_reason.clear();
+    meta.history.push_back(RunRecord{utc_now_iso8601(), std::nullopt, std::nullopt, ""});
+    store.save(lock, meta);
+
+    L::BootOptions bo;
+    bo.timeout = opts.boot_timeout;
+    bo.wait_until = opts.wait ? L::ReadyCheck::Agent : L::ReadyCheck::Share;
+    bo.qemu_log = p.run() / "qemu.log";
+    bo.on_started = [&](const L::VmHandle& vm) {
+      meta.qemu_pid = vm.pid;
+      meta.qemu_start_time = vm.start_time;
+      store.save(lock, meta);
+    };
+    bo.progress = [&](const std::string&, const std::string& detail) { progress.update(detail); };
+    progress.stage(opts.wait ? "booting (" + std::string(L::to_string(accel.accel)) + ")"
+                             : "starting QEMU");
+    try {
+      L::BootResult r = L::boot_vm(spec, port, bo);
+      progress.done(opts.wait ? "ready" : "running");
+      StartResult out;
+      out.id = meta.id;
+      out.ssh_port = port.port;
+      out.accel = L::to_string(accel.accel);
+      out.accel_reason = accel.reason;
+      out.ready = opts.wait;
+      for (const auto& t : r.timings) out.timings.emplace_back(L::to_string(t.check), t.at);
+      return out;
+    } catch (const L::BootError& e) {
+      progress.done("failed");
+      RunRecord& run = meta.history.back();
+      run.stopped = utc_now_iso8601();
+      run.how = StopHow::BootFailed;
+      run.detail = e.what();
+      meta.qemu_pid.reset();
+      meta.qemu_start_time.reset();
+      if (e.port_taken() && attempt < attempts) {
+        progress.note("port " + std::to_string(port.port) + " was taken as QEMU started; trying another");
+        store.save(lock, meta);
+        continue;
+      }
+      meta.intent = Intent::Failed;
+      meta.intent_reason = e.what();
+      store.save(lock, meta);
+      std::string msg = e.what();
+      if (!e.console_tail().empty()) msg += "\nlast console lines:\n" + e.console_tail();
+      throw Error(msg, "see 'agent-vm logs " + meta.id + "'; retry with 'agent-resume " + meta.id +
+                           "', or remove it with 'agent-rm " + meta.id + "'");
+    }
+  }
+}
+
+}  // namespace
+
+StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& progress) {
+  // Everything that can be checked is checked before anything is created.
+  parse_repo_url(req.repo);
+  L::NetMode net = net_mode(req.net);
+  std::string image_name = req.start.image.value_or("default");
+  L::load_image(image_name);
+  L::accel_request_from(req.start.accel);
+  EnvSelection env = collect_env(req.env_names);
+  bool has_key = std::any_of(env.vars.begin(), env.vars.end(),
+                             [](const auto& kv) { return kv.first == "ANTHROPIC_API_KEY"; });
+  if (!has_key && !req.agent_cmd)
+    throw Error("ANTHROPIC_API_KEY is not set: opencode needs it to reach the model",
+                "export ANTHROPIC_API_KEY=... (it goes into the session's env file, mode 0600, never on a "
+                "command line), or pass --agent-cmd to run another agent");
+  std::vector<std::string> missing;
+  for (const auto& n : env.missing)
+    if (std::find(req.env_names.begin(), req.env_names.end(), n) != req.env_names.end()) missing.push_back(n);
+  if (!missing.empty()) {
+    std::string names;
+    for (const auto& n : missing) names += (names.empty() ? "" : ", ") + n;
+    throw Error("--env names variables that are not set: " + names, "export them first, or drop --env");
+  }
+  std::vector<std::string> allow;
+  if (net == L::NetMode::Restricted) {
+    allow = default_allow_hosts();
+    for (const auto& h : req.allow_hosts) allow.push_back(L::normalize_allow_entry(h));
+  } else if (!req.allow_hosts.empty()) {
+    throw Error("--allow-host only applies to --net restricted", "drop --allow-host or use --net restricted");
+  }
+
+  NewSession ns = store.create(req.id);
+  SessionPaths p = ns.paths();
+  Meta meta;
+  meta.id = ns.id();
+  meta.repo_url = redact_url(req.repo);
+  meta.ref = req.ref;
+  meta.created = utc_now_iso8601();
+  meta.image = image_name;
+  meta.cpus = req.start.cpus.value_or(kDefaultCpus);
+  meta.memory_mib = req.start.memory_mib.value_or(kDefaultMemoryMib);
+  meta.net = req.net;
+  meta.allow_hosts = allow;
+  if (req.agent_cmd) meta.agent_command = std::vector<std::string>{"sh", "-c", *req.agent_cmd};
+  meta.intent = Intent::Creating;
+
+  generate_session_keys(p.ssh(), "agent-vm session " + meta.id);
+  if (!req.prompt.empty()) write_file_atomic(p.prompt(), req.prompt, 0600);
+  if (req.agent_cmd) write_file_atomic(p.dir / "agent-cmd", *req.agent_cmd + "\n", 0600);
+  EnvVars vars = env.vars;
+  if (net == L::NetMode::Restricted) {
+    std::string proxy = "http://" + std::string(L::kEgressProxyAddr) + ":" + std::to_string(L::kEgressProxyPort);
+    for (const char* k : {"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"}) vars.emplace_back(k, proxy);
+    vars.emplace_back("NO_PROXY", "localhost,127.0.0.1");
+    vars.emplace_back("no_proxy", "localhost,127.0.0.1");
+  }
+  write_env_file(p.env(), vars);
+  ns.save(meta);
+
+  progress.stage("cloning " + meta.repo_url);
+  CloneOptions co;
+  co.ref = req.ref;
+  co.progress = [&](const CloneProgress& cp) { progress.update(describe(cp)); };
+  CloneResult cr;
+  try {
+    cr = clone_repo(req.repo, p.repo(), co);
+  } catch (...) {
+    progress.done("failed");
+    throw;
+  }
+  progress.done(cr.checked_out + " at " + cr.commit.substr(0, 12));
+  meta.repo_url = cr.url;
+  meta.checked_out = cr.checked_out;
+  meta.commit = cr.commit;
+  ns.save(meta);
+  SessionLock lock = ns.commit();
+  progress.note("session " + meta.id + " created in " + store.dir(meta.id).string());
+  return start_vm(store, lock, meta, req.start, progress);
+}
+
+StartResult resume(const SessionStore& store, const std::string& id_or_prefix, const StartOptions& opts,
+                   Progress& progress) {
+  std::string id = store.resolve(id_or_prefix);
+  SessionLock lock = store.lock(id);
+  Meta meta = store.load(id);
+  if (vm_running(meta))
+    throw Error("session " + id + " is already running (ssh port " + std::to_string(meta.ssh_port) + ")",
+                "attach with 'agent-attach " + id + "', or stop it first with 'agent-stop " + id + "'");
+  close_dangling_run(meta, store.paths(id));
+  return start_vm(store, lock, meta, opts, progress);
+}
+
+StopResult stop(const SessionStore& store, const std::string& id_or_prefix, const L::StopPolicy& policy,
+                Progress& progress) {
+  std::string id = store.resolve(id_or_prefix);
+  SessionLock lock = store.lock(id, policy.timeout + seconds(30));
+  Meta meta = store.load(id);
+  SessionPaths p = store.paths(id);
+  StopResult out;
+  out.id = id;
+  if (!vm_running(meta)) {
+    close_dangling_run(meta, p);
+    if (meta.intent == Intent::Running) meta.intent = Intent::Stopped;
+    store.save(lock, meta);
+    return out;
+  }
+  out.was_running = true;
+  progress.stage("stopping " + id);
+  L::StopReport r = L::stop_vm(handle_of(meta, p), policy,
+                               [&](const std::string&, const std::string& d) { progress.update(d); });
+  progress.done(std::string(L::to_string(r.method)));
+  if (meta.history.empty()) meta.history.push_back(RunRecord{utc_now_iso8601(), std::nullopt, std::nullopt, ""});
+  RunRecord& run = meta.history.back();
+  run.stopped = utc_now_iso8601();
+  run.how = stop_how(r.method);
+  run.detail = r.detail + " (" + r.trail + ", " + human_duration_ms(r.took) + ")";
+  meta.intent = Intent::Stopped;
+  meta.qemu_pid.reset();
+  meta.qemu_start_time.reset();
+  store.save(lock, meta);
+  out.method = L::to_string(r.method);
+  out.detail = r.detail;
+  out.trail = r.trail;
+  out.took = r.took;
+  return out;
+}
+
+void remove(const SessionStore& store, const std::string& id_or_prefix, bool force, Progress& progress) {
+  std::string id = store.resolve(id_or_prefix);
+  SessionLock lock = store.lock(id);
+  SessionPaths p = store.paths(id);
+  // A corrupt meta.json must not make a session unremovable: find its QEMU
+  // by name instead.
+  std::optional<Meta> meta;
+  try {
+    meta = store.load(id);
+  } catch (const Error&) {
+  }
+  std::vector<L::VmHandle> running;
+  if (meta && vm_running(*meta)) {
+    running.push_back(handle_of(*meta, p));
+  } else {
+    for (pid_t pid : L::find_vm_processes(vm_name(id))) {
+      L::VmHandle h = meta ? handle_of(*meta, p) : L::VmHandle{};
+      h.name = vm_name(id);
+      h.pid = pid;
+      h.start_time = 0;
+      h.qmp_socket = p.qmp_socket();
+      running.push_back(h);
+    }
+  }
+  if (!running.empty()) {
+    if (!force)
+      throw Error("session " + id + " is running",
+                  "stop it first with 'agent-stop " + id + "', or pass --force to stop and remove it");
+    L::StopPolicy forced;
+    forced.force = true;
+    for (const auto& h : running) {
+      progress.stage("stopping " + id);
+      auto r = L::stop_vm(h, forced);
+      progress.done(L::to_string(r.method));
+    }
+  }
+  store.remove(lock);
+}
+
+namespace {
+
+SessionStatus observe(const SessionInfo& info, milliseconds timeout) {
+  SessionStatus s;
+  s.id = info.id;
+  if (info.state != SessionInfo::State::Ok || !info.meta) {
+    s.status = "corrupt";
+    s.detail = info.problem;
+    s.guest = s.agent = "-";
+    return s;
+  }
+  const Meta& m = *info.meta;
+  SessionPaths p(info.dir);
+  s.ssh_port = m.ssh_port;
+  s.repo = m.repo_url;
+  s.ref = m.checked_out.empty() ? m.ref : m.checked_out;
+  s.commit = m.commit;
+  s.image = m.image;
+  s.accel = m.accelerator;
+  s.net = m.net;
+  s.created = m.created;
+  s.guest = s.agent = "-";
+  if (m.qemu_pid) s.pid = *m.qemu_pid;
+
+  if (!vm_running(m)) {
+    s.pid.reset();
+    bool dangling = !m.history.empty() && !m.history.back().stopped;
+    if (m.intent == Intent::Failed) {
+      s.status = "failed";
+      s.detail = m.intent_reason;
+    } else if (m.intent == Intent::Creating && !dangling) {
+      s.status = "failed";
+      s.detail = "spawn did not finish";
+    } else if (dangling) {
+      bool clean = L::console_shows_poweroff(p.console_log());
+      s.status = clean ? "stopped" : "crashed";
+      s.detail = clean ? "the guest powered off by itself" : "QEMU exited without being asked";
+    } else {
+      s.status = "stopped";
+      if (!m.history.empty() && m.history.back().how)
+        s.detail = "last stop: " + std::string(to_string(*m.history.back().how));
+    }
+    return s;
+  }
+  L::ObserveOptions oo;
+  oo.timeout = timeout;
+  L::VmObservation o = L::observe_vm(handle_of(m, p), oo);
+  using P = L::VmObservation::Process;
+  if (o.process == P::Exited) {
+    s.status = "crashed";
+    s.pid.reset();
+    return s;
+  }
+  s.qmp_status = o.qmp_status;
+  if (o.process == P::Frozen) {
+    s.status = "unresponsive";
+    s.detail = "QEMU is stopped (SIGSTOP)";
+  } else if (o.qmp_status.empty()) {
+    s.status = "unresponsive";
+    s.detail = "the monitor does not answer: " + o.monitor_error;
+  } else {
+    s.status = o.qmp_status;  // running, paused, shutdown, guest-panicked, ...
+  }
+  using G = L::VmObservation::Guest;
+  using A = L::VmObservation::Agent;
+  s.guest = o.guest == G::Up ? "up" : o.guest == G::NoAnswer ? "no answer" : "-";
+  s.agent = o.agent == A::Running ? "running" : o.agent == A::Exited ? "exited" : "-";
+  if (o.agent == A::Exited && s.detail.empty()) s.detail = o.agent_detail;
+  return s;
+}
+
+long long age_of(const std::string& iso) {
+  std::tm tm{};
+  if (!strptime(iso.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm)) return 0;
+  time_t t = timegm(&tm);
+  return std::max<long long>(0, static_cast<long long>(::time(nullptr) - t));
+}
+
+}  // namespace
+
+std::vector<SessionStatus> list(const SessionStore& store, milliseconds per_vm_timeout) {
+  std::vector<SessionInfo> infos = store.list();
+  std::vector<std::future<SessionStatus>> futures;
+  futures.reserve(infos.size());
+  // One thread per session: a hung VM costs its own timeout, not the list's.
+  for (const auto& info : infos)
+    futures.push_back(std::async(std::launch::async, [&info, per_vm_timeout] { return observe(info, per_vm_timeout); }));
+  std::vector<SessionStatus> out;
+  for (auto& f : futures) {
+    SessionStatus s = f.get();
+    s.age_seconds = age_of(s.created);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+SessionStatus status(const SessionStore& store, const std::string& id_or_prefix, milliseconds timeout) {
+  std::string id = store.resolve(id_or_prefix);
+  SessionInfo info;
+  info.id = id;
+  info.dir = store.dir(id);
+  try {
+    info.meta = store.load(id);
+  } catch (const Error& e) {
+    info.state = SessionInfo::State::Corrupt;
+    info.problem = e.what();
+  }
+  SessionStatus s = observe(info, timeout);
+  s.age_seconds = age_of(s.created);
+  return s;
+}
+
+namespace {
+
+Meta load_running(const SessionStore& store, const std::string& id) {
+  Meta meta = store.load(id);
+  if (!vm_running(meta))
+    throw Error("session " + id + " is not running", "start it with 'agent-resume " + id + "'");
+  return meta;
+}
+
+}  // namespace
+
+ExecResult exec(const SessionStore& store, const std::string& id_or_prefix, const ExecRequest& req) {
+  if (req.argv.empty()) throw Error("no command given", "agent-exec ID -- COMMAND [ARGS...]");
+  std::string id = store.resolve(id_or_prefix);
+  Meta meta = load_running(store, id);
+  std::vector<std::string> argv;
+  if (req.as_root) {
+    argv = req.argv;
+  } else {
+    // As the agent would run it: its user, its home, its folder.
+    argv = {"runuser", "-u", "agent", "--", "env", "HOME=/home/agent", "USER=agent", "LOGNAME=agent",
+            "XDG_DATA_HOME=/session/opencode", "PATH=/usr/local/bin:/usr/bin:/bin",
+            "sh", "-c", "cd /session/repo && exec \"$@\"", "agent-exec"};
+    argv.insert(argv.end(), req.argv.begin(), req.argv.end());
+  }
+  auto r = L::exec_in_vm(handle_of(meta, store.paths(id)), argv, req.timeout, req.input);
+  ExecResult out;
+  out.exit_code = r.signal ? 128 + *r.signal : r.exit_code;
+  out.out = std::move(r.out);
+  out.err = std::move(r.err);
+  return out;
+}
+
+AttachTarget attach_target(const SessionStore& store, const std::string& id_or_prefix) {
+  std::string id = store.resolve(id_or_prefix);
+  Meta meta = load_running(store, id);
+  KeyFiles k(store.paths(id).ssh());
+  return {id, meta.ssh_port, k.client_key, k.host_pub};
+}
+
+LogTarget log_target(const SessionStore& store, const std::string& id_or_prefix) {
+  std::string id = store.resolve(id_or_prefix);
+  LogTarget t;
+  t.id = id;
+  t.console_log = store.paths(id).console_log();
+  t.vm_name = vm_name(id);
+  try {
+    Meta m = store.load(id);
+    if (vm_running(m)) {
+      t.pid = *m.qemu_pid;
+      t.start_time = m.qemu_start_time.value_or(0);
+    }
+  } catch (const Error&) {
+  }
+  return t;
+}
+
+}  // namespace avm::sessions

@@ -1,0 +1,142 @@
+// What the agent-* commands do to a session: spawn, resume, stop, remove,
+// observe, exec. Each takes the session's lock for as long as it changes
+// the session; observing takes none. meta.json records intent and history;
+// status is always observed from the VM itself.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "launcher/stop_machine.h"
+#include "sessions/store.h"
+
+namespace avm {
+class Progress;
+}
+
+namespace avm::sessions {
+
+// Defaults (also shown in --help).
+inline constexpr unsigned kDefaultCpus = 2;
+inline constexpr unsigned kDefaultMemoryMib = 2048;  // the real agent peaks near 800 MB under TCG
+inline constexpr std::chrono::seconds kDefaultBootTimeout{300};
+
+// Network modes (see README): restricted (default) lets the agent reach only
+// the allowed hosts through the egress proxy; full is QEMU's plain user
+// networking; none has no network device at all.
+const std::vector<std::string>& default_allow_hosts();
+
+struct StartOptions {
+  std::optional<std::uint16_t> port;      // --port: this one or fail
+  std::optional<std::string> accel;       // --accel (else $AGENT_VM_ACCEL, else auto)
+  std::optional<unsigned> cpus;           // keep the session's when unset
+  std::optional<unsigned> memory_mib;
+  std::optional<std::string> image;       // keep the session's when unset
+  bool wait = true;                       // false: return once QEMU runs and the share is confirmed
+  std::chrono::milliseconds boot_timeout = kDefaultBootTimeout;
+};
+
+struct SpawnRequest {
+  std::string repo;
+  std::string ref;                        // empty: the remote's default branch
+  std::string prompt;
+  std::optional<std::string> agent_cmd;   // replaces opencode in the guest
+  std::vector<std::string> env_names;     // extra variables copied into the env file
+  std::string net = "restricted";         // restricted | full | none
+  std::vector<std::string> allow_hosts;   // added to default_allow_hosts() when restricted
+  std::optional<std::string> id;          // for tests and scripts: a chosen id
+  StartOptions start;
+};
+
+struct StartResult {
+  std::string id;
+  std::uint16_t ssh_port = 0;
+  std::string accel;         // "kvm" / "tcg"
+  std::string accel_reason;  // one line: why
+  bool ready = false;        // false with --no-wait
+  std::vector<std::pair<std::string, std::chrono::milliseconds>> timings;  // check -> when it passed
+};
+
+// Creates the session (clone, keys, env, prompt), then boots it. A failure
+// before the VM starts leaves nothing behind; a VM that fails to boot leaves
+// the session marked failed, with the reason, for `logs` and `resume`.
+StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& progress);
+
+// Boots a new VM on a stopped session's folder; the agent continues.
+StartResult resume(const SessionStore& store, const std::string& id_or_prefix,
+                   const StartOptions& opts, Progress& progress);
+
+struct StopResult {
+  std::string id;
+  bool was_running = false;
+  std::string method;  // "guest-poweroff", "quit", "sigterm", "sigkill"; empty if not running
+  std::string detail;
+  std::string trail;
+  std::chrono::milliseconds took{0};
+};
+StopResult stop(const SessionStore& store, const std::string& id_or_prefix,
+                const launcher::StopPolicy& policy, Progress& progress);
+
+// Removes a session. A running one is refused unless `force` (then it is
+// stopped with quit first). Works on sessions with a corrupt meta.json.
+void remove(const SessionStore& store, const std::string& id_or_prefix, bool force,
+            Progress& progress);
+
+// What agent-list shows of one session: observed, not remembered.
+struct SessionStatus {
+  std::string id;
+  std::string status;      // running, paused, unresponsive, stopped, crashed, failed, creating, corrupt, ...
+  std::string qmp_status;  // query-status' answer; empty when not asked or no answer
+  std::string guest;       // "up", "no answer", "-" (not running)
+  std::string agent;       // "running", "exited", "-"
+  std::string detail;      // why (corrupt meta, failure reason, monitor error)
+  std::uint16_t ssh_port = 0;
+  std::string repo, ref, commit, image, accel, net;
+  std::string created;
+  long long age_seconds = 0;
+  std::optional<long long> pid;
+};
+// Every session, observed concurrently, each within `per_vm_timeout`.
+std::vector<SessionStatus> list(const SessionStore& store,
+                                std::chrono::milliseconds per_vm_timeout = std::chrono::milliseconds(3000));
+// One session, observed.
+SessionStatus status(const SessionStore& store, const std::string& id_or_prefix,
+                     std::chrono::milliseconds timeout = std::chrono::milliseconds(3000));
+
+struct ExecRequest {
+  std::vector<std::string> argv;
+  bool as_root = false;  // default: as the agent user, in /session/repo, with the agent's environment
+  std::string input;     // stdin for the command
+  std::chrono::milliseconds timeout{std::chrono::minutes(10)};
+};
+struct ExecResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+ExecResult exec(const SessionStore& store, const std::string& id_or_prefix, const ExecRequest& req);
+
+// What attach needs to reach a running session.
+struct AttachTarget {
+  std::string id;
+  std::uint16_t port = 0;
+  std::filesystem::path identity, host_pub;
+};
+AttachTarget attach_target(const SessionStore& store, const std::string& id_or_prefix);
+
+// The console log of a session (current boot), and whether its VM runs.
+struct LogTarget {
+  std::string id;
+  std::filesystem::path console_log;
+  std::optional<long long> pid;       // to follow until it exits
+  unsigned long long start_time = 0;
+  std::string vm_name;
+};
+LogTarget log_target(const SessionStore& store, const std::string& id_or_prefix);
+
+// The VM name of a session: "agent-vm-<id>", in ps and QMP query-name.
+std::string vm_name(const std::string& id);
+
+}  // namespace avm::sessions

@@ -1,0 +1,144 @@
+// The session store: one folder per session under a root (DESIGN.md,
+// "Session directory"). Folders appear whole (built aside, renamed into
+// place), are read without locks, and are changed only under the session's
+// lock. One broken session never breaks the others.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sessions/lock.h"
+#include "sessions/meta.h"
+
+namespace avm::sessions {
+
+// Where things live inside one session folder.
+struct SessionPaths {
+  explicit SessionPaths(std::filesystem::path dir) : dir(std::move(dir)) {}
+  std::filesystem::path dir;
+  std::filesystem::path meta() const { return dir / "meta.json"; }
+  std::filesystem::path prompt() const { return dir / "prompt.txt"; }
+  std::filesystem::path env() const { return dir / "env"; }
+  std::filesystem::path repo() const { return dir / "repo"; }
+  std::filesystem::path opencode() const { return dir / "opencode"; }
+  std::filesystem::path ssh() const { return dir / "ssh"; }
+  std::filesystem::path run() const { return dir / "run"; }
+  std::filesystem::path qmp_socket() const { return run() / "qmp.sock"; }
+  std::filesystem::path qga_socket() const { return run() / "qga.sock"; }
+  std::filesystem::path qemu_pid() const { return run() / "qemu.pid"; }
+  std::filesystem::path console_log() const { return run() / "console.log"; }
+};
+
+// One entry of SessionStore::list().
+struct SessionInfo {
+  enum class State {
+    Ok,             // meta.json read fine
+    Corrupt,        // meta.json missing, unreadable, not JSON, bad fields
+    UnknownSchema,  // meta.json from another agent-vm version
+  };
+  std::string id;
+  std::filesystem::path dir;
+  State state = State::Ok;
+  std::optional<Meta> meta;  // when Ok
+  std::string problem;       // the reason, when not Ok
+};
+
+class NewSession;
+
+class SessionStore {
+ public:
+  // `root` need not exist yet; nothing is created until create().
+  explicit SessionStore(std::filesystem::path root);
+  // The store at util/paths.h sessions_dir() ($AGENT_VM_SESSIONS).
+  static SessionStore open_default();
+
+  const std::filesystem::path& root() const noexcept { return root_; }
+  // root/<id>, after check_id(id).
+  std::filesystem::path dir(std::string_view id) const;
+  SessionPaths paths(std::string_view id) const { return SessionPaths(dir(id)); }
+  // The lock file of a session: root/.locks/<id>.lock (outside the folder,
+  // so it exists before the folder does and outlives its removal).
+  std::filesystem::path lock_path(std::string_view id) const;
+
+  // Every session, sorted by id. Never throws for one bad session; throws
+  // only when the root itself cannot be read. No lock is taken.
+  std::vector<SessionInfo> list() const;
+
+  // The id a user typed, or a unique prefix of one. An exact match wins over
+  // longer ids it prefixes. Errors: invalid characters, path separators or
+  // '..' (checked before any filesystem access), unknown (suggests
+  // agent-list), ambiguous (lists the matches).
+  std::string resolve(std::string_view prefix) const;
+
+  bool exists(std::string_view id) const;
+
+  // meta.json of a session; MetaCorrupt / MetaUnknownSchema as parse_meta.
+  Meta load(std::string_view id) const;
+
+  // Waits up to `timeout` for the session's lock. Throws if the session does
+  // not exist (any more) once the lock is held.
+  SessionLock lock(std::string_view id, std::chrono::milliseconds timeout = kLockTimeout) const;
+
+  // Replaces meta.json atomically. `held` must be this session's lock.
+  void save(const SessionLock& held, const Meta& meta) const;
+
+  // Removes the session folder and everything in it (rm -rf, never following
+  // symlinks out of it), then its lock file. `held` must be its lock; it is
+  // released.
+  void remove(SessionLock& held) const;
+
+  // Starts a new session folder under `id` (or a fresh generated id), built
+  // aside in root/.creating-<id>-XXXXXX with opencode/, ssh/ and run/ made
+  // (0700). The session's lock is held from here on. Throws if `id` is taken
+  // or busy. Leftovers of crashed creations and removals are cleaned first.
+  NewSession create(std::optional<std::string> id = std::nullopt) const;
+
+  // Removes dot-folders left by creations or removals that crashed (their
+  // session's lock is free). create() calls it; safe to call any time.
+  void clean_stale() const;
+
+ private:
+  std::filesystem::path root_;
+};
+
+// A session folder under construction. Not committed when it goes: the
+// folder is removed, so a failed spawn leaves nothing behind.
+class NewSession {
+ public:
+  NewSession(NewSession&&) noexcept;
+  NewSession& operator=(NewSession&&) = delete;
+  ~NewSession();
+
+  const std::string& id() const noexcept { return id_; }
+  // The folder being built; its path changes at commit().
+  const std::filesystem::path& dir() const noexcept { return tmp_; }
+  SessionPaths paths() const { return SessionPaths(tmp_); }
+  const SessionLock& lock() const noexcept { return lock_; }
+
+  // Writes meta.json into the folder being built (meta.id must be id()).
+  void save(const Meta& meta);
+
+  // Renames the folder into place as root/<id>. Requires a readable
+  // meta.json with the right id. Returns the session's lock, still held.
+  SessionLock commit();
+
+ private:
+  friend class SessionStore;
+  NewSession(std::filesystem::path root, std::string id, std::filesystem::path tmp,
+             SessionLock lock);
+  std::filesystem::path root_;
+  std::string id_;
+  std::filesystem::path tmp_;
+  SessionLock lock_;
+  bool committed_ = false;
+};
+
+// rm -rf that never follows symlinks and copes with read-only folders.
+// Missing `path` is fine.
+void remove_tree(const std::filesystem::path& path);
+
+}  // namespace avm::sessions

@@ -1,0 +1,107 @@
+#include "launcher/accel.h"
+
+#include <catch2/catch.hpp>
+
+#include "util/error.h"
+#include "util/file.h"
+#include "util/temp_dir.h"
+
+using namespace avm::launcher;
+using S = KvmDevice::State;
+using namespace std::chrono_literals;
+
+namespace {
+
+AccelInputs inputs(AccelRequest r, S state) {
+  AccelInputs in;
+  in.request = r;
+  in.kvm = {state, "detail"};
+  return in;
+}
+
+}  // namespace
+
+TEST_CASE("no /dev/kvm: auto picks TCG and says why, without probing", "[accel]") {
+  auto in = inputs(AccelRequest::Auto, S::Missing);
+  in.kvm.detail = "/dev/kvm does not exist";
+  bool probed = false;
+  in.probe = [&] { probed = true; return ProbeResult{true, 1s, ""}; };
+  auto c = choose_accel(in);
+  CHECK(c.accel == Accel::Tcg);
+  CHECK(c.reason.find("/dev/kvm does not exist") != std::string::npos);
+  CHECK_FALSE(probed);
+}
+
+TEST_CASE("a healthy KVM is probed once, then the verdict is cached", "[accel]") {
+  std::optional<CachedVerdict> cache;
+  int probes = 0;
+  auto in = inputs(AccelRequest::Auto, S::Usable);
+  in.cached = [&] { return cache; };
+  in.remember = [&](const CachedVerdict& v) { cache = v; };
+  in.probe = [&] { ++probes; return ProbeResult{true, 800ms, ""}; };
+  auto c1 = choose_accel(in);
+  CHECK(c1.accel == Accel::Kvm);
+  CHECK(c1.probed);
+  auto c2 = choose_accel(in);
+  CHECK(c2.accel == Accel::Kvm);
+  CHECK(c2.cached);
+  CHECK(probes == 1);
+}
+
+TEST_CASE("a /dev/kvm on which guests stall gives TCG, and says so", "[accel]") {
+  std::optional<CachedVerdict> cache;
+  auto in = inputs(AccelRequest::Auto, S::Usable);
+  in.cached = [&] { return cache; };
+  in.remember = [&](const CachedVerdict& v) { cache = v; };
+  in.probe = [] { return ProbeResult{false, 10s, "no sign of life within 10.0s"}; };
+  auto c = choose_accel(in);
+  CHECK(c.accel == Accel::Tcg);
+  CHECK(c.reason.find("stall") != std::string::npos);
+  REQUIRE(cache.has_value());
+  CHECK_FALSE(cache->kvm_works);
+  CHECK(choose_accel(in).cached);
+}
+
+TEST_CASE("explicit requests are honoured or refused with the fix", "[accel]") {
+  CHECK(choose_accel(inputs(AccelRequest::Tcg, S::Usable)).accel == Accel::Tcg);
+  CHECK(choose_accel(inputs(AccelRequest::Kvm, S::Usable)).accel == Accel::Kvm);
+  try {
+    choose_accel(inputs(AccelRequest::Kvm, S::NoAccess));
+    FAIL("kvm without access accepted");
+  } catch (const avm::Error& e) {
+    CHECK(e.hint().find("kvm group") != std::string::npos);
+  }
+  CHECK_THROWS_AS(choose_accel(inputs(AccelRequest::Kvm, S::Missing)), avm::Error);
+}
+
+TEST_CASE("accelerator names parse, case-insensitively, and the environment is read", "[accel]") {
+  CHECK(parse_accel_request("KVM") == AccelRequest::Kvm);
+  CHECK(parse_accel_request("tcg") == AccelRequest::Tcg);
+  CHECK_THROWS_WITH(parse_accel_request("hvf"), Catch::Contains("hvf"));
+  ::setenv("AGENT_VM_ACCEL", "tcg", 1);
+  CHECK(accel_request_from(std::nullopt) == AccelRequest::Tcg);
+  CHECK(accel_request_from(std::string("kvm")) == AccelRequest::Kvm);
+  ::setenv("AGENT_VM_ACCEL", "bogus", 1);
+  CHECK_THROWS_WITH(accel_request_from(std::nullopt), Catch::Contains("AGENT_VM_ACCEL"));
+  ::unsetenv("AGENT_VM_ACCEL");
+  CHECK(accel_request_from(std::nullopt) == AccelRequest::Auto);
+}
+
+TEST_CASE("the verdict cache is keyed by host and survives a reload", "[accel]") {
+  avm::TempDir d;
+  auto f = d.path() / "accel.json";
+  save_verdict(f, "k1", {false, "stalls"});
+  auto v = load_verdict(f, "k1");
+  REQUIRE(v.has_value());
+  CHECK_FALSE(v->kvm_works);
+  CHECK(v->reason == "stalls");
+  CHECK_FALSE(load_verdict(f, "k2").has_value());
+  avm::write_file_atomic(f, "{garbage");
+  CHECK_FALSE(load_verdict(f, "k1").has_value());
+}
+
+TEST_CASE("this host's /dev/kvm is described", "[accel]") {
+  auto k = inspect_kvm("/nonexistent/kvm");
+  CHECK(k.state == S::Missing);
+  CHECK(k.detail.find("does not exist") != std::string::npos);
+}

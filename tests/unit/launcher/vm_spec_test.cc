@@ -1,0 +1,144 @@
+#include "launcher/vm_spec.h"
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+
+#include "util/error.h"
+
+using namespace avm::launcher;
+
+namespace {
+
+VmSpec sample() {
+  VmSpec s;
+  s.name = "agent-vm-k3f9ab";
+  s.accel = Accel::Tcg;
+  s.cpus = 2;
+  s.memory_mib = 2048;
+  s.kernel = "/img/vmlinuz";
+  s.initrd = "/img/initrd.img";
+  s.rootfs = "/img/root.squashfs";
+  s.cmdline = "console=ttyS0 quiet";
+  s.tsc_khz = 2095990;
+  s.share_dir = "/home/u/.agent-vm/sessions/k3f9ab";
+  s.share_model = ShareModel::None;
+  s.ssh_port = 2222;
+  s.qmp_socket = "/s/run/qmp.sock";
+  s.qga_socket = "/s/run/qga.sock";
+  s.console_log = "/s/run/console.log";
+  s.pid_file = "/s/run/qemu.pid";
+  return s;
+}
+
+// The value following `opt` in argv ("" if absent).
+std::string after(const std::vector<std::string>& a, const std::string& opt, int nth = 0) {
+  for (size_t i = 0; i + 1 < a.size(); ++i)
+    if (a[i] == opt && nth-- == 0) return a[i + 1];
+  return {};
+}
+
+bool contains(const std::vector<std::string>& a, const std::string& v) {
+  return std::find(a.begin(), a.end(), v) != a.end();
+}
+
+}  // namespace
+
+TEST_CASE("TCG gets microvm with PIT/PIC/RTC, cpu max and the TSC hints", "[vm_spec]") {
+  auto a = qemu_argv(sample());
+  CHECK(a.front() == "qemu-system-x86_64");
+  CHECK(after(a, "-machine") == "microvm,acpi=on,pit=on,pic=on,rtc=on");
+  CHECK(after(a, "-accel") == "tcg");
+  CHECK(after(a, "-cpu") == "max");
+  CHECK(after(a, "-append") == "console=ttyS0 quiet tsc=reliable tsc_early_khz=2095990");
+  CHECK(after(a, "-smp") == "2");
+  CHECK(after(a, "-m") == "2048");
+}
+
+TEST_CASE("KVM gets cpu host and no TSC hints", "[vm_spec]") {
+  auto s = sample();
+  s.accel = Accel::Kvm;
+  auto a = qemu_argv(s);
+  CHECK(after(a, "-machine") == "microvm,acpi=on");
+  CHECK(after(a, "-accel") == "kvm");
+  CHECK(after(a, "-cpu") == "host");
+  CHECK(after(a, "-append") == "console=ttyS0 quiet");
+}
+
+TEST_CASE("the session folder is the 9p share with tag 'session'", "[vm_spec]") {
+  auto s = sample();
+  auto a = qemu_argv(s);
+  CHECK(after(a, "-fsdev") ==
+        "local,id=session,path=/home/u/.agent-vm/sessions/k3f9ab,security_model=none");
+  CHECK(contains(a, "virtio-9p-device,id=share,fsdev=session,mount_tag=session"));
+  s.share_model = ShareModel::MappedXattr;
+  CHECK(after(qemu_argv(s), "-fsdev").find("security_model=mapped-xattr") != std::string::npos);
+  CHECK(share_model_for_uid(0) == ShareModel::MappedXattr);
+  CHECK(share_model_for_uid(1000) == ShareModel::None);
+}
+
+TEST_CASE("SSH is forwarded from 127.0.0.1 only", "[vm_spec]") {
+  auto a = qemu_argv(sample());
+  CHECK(after(a, "-netdev") == "user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22");
+}
+
+TEST_CASE("restricted networking has one way out, the egress command", "[vm_spec]") {
+  auto s = sample();
+  s.net = NetMode::Restricted;
+  s.egress_cmd = {"/usr/bin/agent-vm", "egress", "--allow=api.anthropic.com,x"};
+  auto nd = after(qemu_argv(s), "-netdev");
+  CHECK(nd.find("restrict=on") != std::string::npos);
+  // A comma in the command is doubled so QEMU does not split on it.
+  CHECK(nd.find("guestfwd=tcp:10.0.2.100:3128-cmd:/usr/bin/agent-vm egress --allow=api.anthropic.com,,x") !=
+        std::string::npos);
+  // QEMU starts the egress helper per connection: spawning stays allowed.
+  s.sandbox_allow_spawn = true;
+  CHECK(after(qemu_argv(s), "-sandbox") == "on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny");
+  s.net = NetMode::Off;
+  auto off = qemu_argv(s);
+  CHECK_FALSE(contains(off, "-netdev"));
+}
+
+TEST_CASE("monitor, guest agent and console use the run/ paths", "[vm_spec]") {
+  auto a = qemu_argv(sample());
+  CHECK(contains(a, "socket,id=qmp,path=/s/run/qmp.sock,server=on,wait=off"));
+  CHECK(contains(a, "socket,id=qga,path=/s/run/qga.sock,server=on,wait=off"));
+  CHECK(contains(a, "virtserialport,chardev=qga,name=org.qemu.guest_agent.0"));
+  CHECK(contains(a, "file,id=console,path=/s/run/console.log"));
+  CHECK(after(a, "-pidfile") == "/s/run/qemu.pid");
+  CHECK_FALSE(contains(a, "-daemonize"));  // the launcher detaches QEMU itself
+  CHECK(after(a, "-sandbox") == "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+  CHECK(after(a, "-drive") == "id=root,file=/img/root.squashfs,format=raw,if=none,read-only=on");
+}
+
+TEST_CASE("observers get a monitor of their own when asked", "[vm_spec]") {
+  auto s = sample();
+  CHECK_FALSE(contains(qemu_argv(s), "chardev=qmp-observe,mode=control"));
+  s.observe_socket = "/s/run/qmp-observe.sock";
+  auto a = qemu_argv(s);
+  CHECK(contains(a, "socket,id=qmp-observe,path=/s/run/qmp-observe.sock,server=on,wait=off"));
+  CHECK(contains(a, "chardev=qmp-observe,mode=control"));
+}
+
+TEST_CASE("commas in paths are escaped for QEMU's option parser", "[vm_spec]") {
+  auto s = sample();
+  s.share_dir = "/tmp/a,b";
+  CHECK(after(qemu_argv(s), "-fsdev").find("path=/tmp/a,,b,") != std::string::npos);
+}
+
+TEST_CASE("an incomplete spec names the missing field", "[vm_spec]") {
+  auto s = sample();
+  s.kernel.clear();
+  CHECK_THROWS_WITH(qemu_argv(s), Catch::Contains("kernel"));
+  s = sample();
+  s.ssh_port = 0;
+  CHECK_THROWS_WITH(qemu_argv(s), Catch::Contains("ssh_port"));
+}
+
+TEST_CASE("the host TSC frequency is measured when the CPU has a constant TSC", "[vm_spec]") {
+  auto khz = host_tsc_khz();
+  // Every x86-64 host these tests run on has constant_tsc; elsewhere nullopt.
+  if (khz) {
+    CHECK(*khz > 100'000);     // > 100 MHz
+    CHECK(*khz < 10'000'000);  // < 10 GHz
+  }
+}
