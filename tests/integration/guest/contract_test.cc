@@ -82,7 +82,6 @@ TEST_CASE("probe: agentvm.probe=1 prints the probe line and powers off at once",
   auto image = test_image();
   SessionDir session;
   VmOptions o;
-  o.disk = false;
   o.extra_cmdline = "agentvm.probe=1";
   Vm vm(image, session, o);
   auto rc = vm.wait_exit(120s);

@@ -25,9 +25,6 @@ namespace fs = std::filesystem;
 // The image under test: $AGENT_VM_TEST_IMAGE (a name or folder), else "default".
 avm::launcher::Image test_image();
 
-// The host's TSC frequency in kHz (for tsc_early_khz= under TCG).
-std::string host_tsc_khz();
-
 // A free TCP port on 127.0.0.1.
 int free_port();
 
@@ -101,13 +98,12 @@ class Qga {
 
 struct VmOptions {
   std::string extra_cmdline;   // appended to the manifest's command line
-  bool disk = true;            // false: kernel and initrd only (the probe)
-  int memory_mib = 1024;
+  int memory_mib = 1024;       // the stand-in needs little; opencode itself wants 2 GiB
   int cpus = 2;
 };
 
-// QEMU started by the test with the contract's command line (TCG), killed
-// and reaped by its destructor.
+// QEMU started by the test with the launcher's command line
+// (launcher::qemu_argv, under TCG), killed and reaped by its destructor.
 class Vm {
  public:
   Vm(const avm::launcher::Image& image, const SessionDir& session, VmOptions opt = {});
