@@ -61,7 +61,7 @@ int free_port() {
 
 // --- SessionDir -------------------------------------------------------------
 
-SessionDir::SessionDir(bool stand_in) {
+SessionDir::SessionDir(bool stand_in, std::optional<uid_t> owner) {
   fs::path p = path();
   fs::create_directories(p / "ssh");
   fs::create_directories(p / "run");
@@ -90,7 +90,13 @@ SessionDir::SessionDir(bool stand_in) {
   must_run({"git", "add", "README.md"}, o);
   must_run({"git", "commit", "-q", "-m", "first"}, o);
   ::chmod(p.c_str(), 0700);
-  avm::launcher::prepare_share_for_guest(p);
+  if (owner) {
+    ::lchown(p.c_str(), *owner, *owner);
+    for (const auto& e : fs::recursive_directory_iterator(p))
+      ::lchown(e.path().c_str(), *owner, *owner);
+  } else {
+    avm::launcher::prepare_share_for_guest(p);
+  }
 }
 
 std::string SessionDir::host_public_key() const {
@@ -305,17 +311,34 @@ Vm::Vm(const avm::launcher::Image& img, const SessionDir& s, VmOptions opt)
   spec.kernel = img.kernel;
   spec.initrd = img.initrd;
   spec.rootfs = img.rootfs;
+  if (opt.run_as) {
+    // The store may sit in a home QEMU's user cannot enter (/root is 0700).
+    image_copy_.emplace("guest-test-image");
+    ::chmod(image_copy_->path().c_str(), 0755);
+    for (fs::path* f : {&spec.kernel, &spec.initrd, &spec.rootfs}) {
+      fs::path to = image_copy_->path() / f->filename();
+      std::error_code ec;
+      fs::create_hard_link(*f, to, ec);
+      if (ec) fs::copy_file(*f, to);
+      *f = to;
+    }
+  }
   spec.cmdline = img.cmdline;
   if (!opt.extra_cmdline.empty()) spec.cmdline += " " + opt.extra_cmdline;
   spec.tsc_khz = L::host_tsc_khz();
   spec.share_dir = s.path();
-  spec.share_model = L::share_model_for_uid(::geteuid());
+  spec.share_model = L::share_model_for_uid(opt.run_as ? *opt.run_as : ::geteuid());
   spec.ssh_port = static_cast<std::uint16_t>(port_);
   spec.qmp_socket = run / "qmp.sock";
   spec.qga_socket = run / "qga.sock";
   spec.console_log = run / "console.log";
   // QEMU dies with the test process, however it ends.
-  argv_ = {"setpriv", "--pdeathsig", "KILL", "--"};
+  argv_ = {"setpriv", "--pdeathsig", "KILL"};
+  if (opt.run_as) {
+    std::string id = std::to_string(*opt.run_as);
+    argv_.insert(argv_.end(), {"--reuid", id, "--regid", id, "--clear-groups"});
+  }
+  argv_.push_back("--");
   auto q = L::qemu_argv(spec);
   argv_.insert(argv_.end(), q.begin(), q.end());
   fs::remove(run / "qmp.sock");
