@@ -84,12 +84,16 @@ class ImageCommand final : public Command {
     app.require_subcommand(1, 1);
 
     auto* b = app.add_subcommand("build", "Build the default guest image from Debian packages");
-    b->add_option("--name", build_.name, "image name")->default_val("default");
+    b->add_option("--name", build_.name, "image name")->default_val("default")->type_name("NAME");
     b->add_option("--include", build_.includes,
-                  "an extra Debian package in the image (repeatable)");
+                  "an extra Debian package in the image (repeatable)")
+        ->type_name("PKG")
+        ->take_all()
+        ->expected(1);
     b->add_option("--opencode-version", build_.opencode_version,
                   "opencode-linux-x64 version from the npm registry (default: the version "
-                  "pinned in guest/common/opencode.pin)");
+                  "pinned in guest/common/opencode.pin)")
+        ->type_name("VERSION");
     b->add_flag("--force", build_.force, "rebuild even when the inputs have not changed");
     b->add_flag("--json", json_, "print the image's manifest summary as JSON");
     b->add_flag("--quiet,-q", quiet_, "no progress, only errors");
@@ -105,13 +109,15 @@ class ImageCommand final : public Command {
 
     auto* i = app.add_subcommand("import", "Copy an image folder (with manifest.json) into the store");
     i->add_option("DIR", import_dir_, "folder holding manifest.json and the files it names")
-        ->required();
-    i->add_option("--name", import_name_, "image name (default: the manifest's name)");
+        ->required()
+        ->type_name("DIR");
+    i->add_option("--name", import_name_, "image name (default: the manifest's name)")
+        ->type_name("NAME");
     i->add_flag("--json", json_, "print the imported image as JSON");
     import_cmd_ = i;
 
     auto* r = app.add_subcommand("rm", "Remove a guest image");
-    r->add_option("NAME", rm_name_, "image name")->required();
+    r->add_option("NAME", rm_name_, "image name")->required()->type_name("NAME");
     rm_cmd_ = r;
   }
 

@@ -42,8 +42,7 @@ int main(int argc, char** argv) {
     {
       SessionDir s;
       VmOptions o;
-      o.disk = false;
-      o.extra_cmdline = "agentvm.probe=1";
+          o.extra_cmdline = "agentvm.probe=1";
       auto t0 = clock_type::now();
       Vm vm(image, s, o);
       if (vm.wait_exit(120s)) probe.push_back(secs(clock_type::now() - t0));

@@ -82,7 +82,6 @@ TEST_CASE("probe: agentvm.probe=1 prints the probe line and powers off at once",
   auto image = test_image();
   SessionDir session;
   VmOptions o;
-  o.disk = false;
   o.extra_cmdline = "agentvm.probe=1";
   Vm vm(image, session, o);
   auto rc = vm.wait_exit(120s);
@@ -260,4 +259,26 @@ TEST_CASE("a power button pressed during boot still powers the guest off", "[pre
   REQUIRE(ev.has_value());
   CHECK(ev->at("data").as_object().at("guest").as_bool());
   CHECK(vm.wait_exit(60s).has_value());
+}
+
+TEST_CASE("QEMU as an ordinary user: the agent takes the host user's uid, files keep one owner",
+          "[share-none]") {
+  // security_model=none: what the guest writes belongs to QEMU's user, and
+  // the agent edits files cloned on the host because it has their owner's uid.
+  constexpr uid_t kHostUser = 4242;
+  auto image = test_image();
+  SessionDir session(true, kHostUser);
+  VmOptions o;
+  o.run_as = kHostUser;
+  Vm vm(image, session, o);
+  INFO(avm::tail_lines(vm.console(), 40));
+  REQUIRE(wait_for_ssh(vm, session, 300s));
+  auto r = ssh(vm, session, session.client_key(),
+               "id -u && echo from-guest > /session/repo/written-by-guest && "
+               "echo edited-in-guest >> /session/repo/README.md");
+  CHECK(r.out == "4242\n");
+  struct stat st {};
+  REQUIRE(::stat((session.repo() / "written-by-guest").c_str(), &st) == 0);
+  CHECK(st.st_uid == kHostUser);
+  CHECK(read_file(session.repo() / "README.md") == "cloned on the host\nedited-in-guest\n");
 }

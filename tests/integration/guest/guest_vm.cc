@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "launcher/share.h"
+#include "launcher/vm_spec.h"
 #include "util/file.h"
 #include "util/strings.h"
 
@@ -45,18 +46,6 @@ avm::launcher::Image test_image() {
   return avm::launcher::load_image(e && *e ? e : "default");
 }
 
-std::string host_tsc_khz() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("cpu MHz", 0) == 0) {
-      double mhz = std::stod(line.substr(line.find(':') + 1));
-      return std::to_string(static_cast<long>(mhz * 1000 + 0.5));
-    }
-  }
-  return "2000000";
-}
-
 int free_port() {
   avm::Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in a{};
@@ -72,7 +61,7 @@ int free_port() {
 
 // --- SessionDir -------------------------------------------------------------
 
-SessionDir::SessionDir(bool stand_in) {
+SessionDir::SessionDir(bool stand_in, std::optional<uid_t> owner) {
   fs::path p = path();
   fs::create_directories(p / "ssh");
   fs::create_directories(p / "run");
@@ -101,7 +90,13 @@ SessionDir::SessionDir(bool stand_in) {
   must_run({"git", "add", "README.md"}, o);
   must_run({"git", "commit", "-q", "-m", "first"}, o);
   ::chmod(p.c_str(), 0700);
-  avm::launcher::prepare_share_for_guest(p);
+  if (owner) {
+    ::lchown(p.c_str(), *owner, *owner);
+    for (const auto& e : fs::recursive_directory_iterator(p))
+      ::lchown(e.path().c_str(), *owner, *owner);
+  } else {
+    avm::launcher::prepare_share_for_guest(p);
+  }
 }
 
 std::string SessionDir::host_public_key() const {
@@ -305,38 +300,47 @@ ExecResult Qga::exec(const std::vector<std::string>& argv, std::chrono::seconds 
 
 Vm::Vm(const avm::launcher::Image& img, const SessionDir& s, VmOptions opt)
     : session_(s), port_(free_port()) {
+  namespace L = avm::launcher;
   fs::path run = s.run();
-  std::string cmdline = img.cmdline + " tsc=reliable tsc_early_khz=" + host_tsc_khz();
-  if (!opt.extra_cmdline.empty()) cmdline += " " + opt.extra_cmdline;
-  // The contract's command line (see the guest brief); replaced by the
-  // launcher's qemu_argv(VmSpec) once it lands.
-  argv_ = {"setpriv", "--pdeathsig", "KILL", "--",
-           "qemu-system-x86_64", "-name", "agent-vm-guest-test", "-nodefaults", "-no-user-config",
-           "-display", "none", "-machine", "microvm,acpi=on,pit=on,pic=on,rtc=on",
-           "-accel", "tcg", "-cpu", "max", "-smp", std::to_string(opt.cpus),
-           "-m", std::to_string(opt.memory_mib), "-no-reboot",
-           "-kernel", img.kernel.string(), "-initrd", img.initrd.string(),
-           "-append", cmdline};
-  if (opt.disk) {
-    std::vector<std::string> more = {
-        "-drive", "id=root,file=" + img.rootfs.string() + ",format=raw,if=none,read-only=on",
-        "-device", "virtio-blk-device,drive=root",
-        "-fsdev", "local,id=session,path=" + s.path().string() + ",security_model=" +
-                      avm::launcher::share_security_model(),
-        "-device", "virtio-9p-device,fsdev=session,mount_tag=session",
-        "-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:" + std::to_string(port_) + "-:22",
-        "-device", "virtio-net-device,netdev=net0",
-        "-device", "virtio-serial-device",
-        "-chardev", "socket,id=qga,path=" + (run / "qga.sock").string() + ",server=on,wait=off",
-        "-device", "virtserialport,chardev=qga,name=org.qemu.guest_agent.0"};
-    argv_.insert(argv_.end(), more.begin(), more.end());
+  // The launcher's own command line for this spec (launcher/vm_spec.h).
+  L::VmSpec spec;
+  spec.name = "agent-vm-guest-test";
+  spec.accel = L::Accel::Tcg;
+  spec.cpus = static_cast<unsigned>(opt.cpus);
+  spec.memory_mib = static_cast<unsigned>(opt.memory_mib);
+  spec.kernel = img.kernel;
+  spec.initrd = img.initrd;
+  spec.rootfs = img.rootfs;
+  if (opt.run_as) {
+    // The store may sit in a home QEMU's user cannot enter (/root is 0700).
+    image_copy_.emplace("guest-test-image");
+    ::chmod(image_copy_->path().c_str(), 0755);
+    for (fs::path* f : {&spec.kernel, &spec.initrd, &spec.rootfs}) {
+      fs::path to = image_copy_->path() / f->filename();
+      std::error_code ec;
+      fs::create_hard_link(*f, to, ec);
+      if (ec) fs::copy_file(*f, to);
+      *f = to;
+    }
   }
-  std::vector<std::string> tail = {
-      "-chardev", "socket,id=qmp,path=" + (run / "qmp.sock").string() + ",server=on,wait=off",
-      "-mon", "chardev=qmp,mode=control",
-      "-chardev", "file,id=console,path=" + (run / "console.log").string(),
-      "-serial", "chardev:console"};
-  argv_.insert(argv_.end(), tail.begin(), tail.end());
+  spec.cmdline = img.cmdline;
+  if (!opt.extra_cmdline.empty()) spec.cmdline += " " + opt.extra_cmdline;
+  spec.tsc_khz = L::host_tsc_khz();
+  spec.share_dir = s.path();
+  spec.share_model = L::share_model_for_uid(opt.run_as ? *opt.run_as : ::geteuid());
+  spec.ssh_port = static_cast<std::uint16_t>(port_);
+  spec.qmp_socket = run / "qmp.sock";
+  spec.qga_socket = run / "qga.sock";
+  spec.console_log = run / "console.log";
+  // QEMU dies with the test process, however it ends.
+  argv_ = {"setpriv", "--pdeathsig", "KILL"};
+  if (opt.run_as) {
+    std::string id = std::to_string(*opt.run_as);
+    argv_.insert(argv_.end(), {"--reuid", id, "--regid", id, "--clear-groups"});
+  }
+  argv_.push_back("--");
+  auto q = L::qemu_argv(spec);
+  argv_.insert(argv_.end(), q.begin(), q.end());
   fs::remove(run / "qmp.sock");
   fs::remove(run / "qga.sock");
   avm::SpawnOptions so;

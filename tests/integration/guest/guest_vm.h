@@ -25,9 +25,6 @@ namespace fs = std::filesystem;
 // The image under test: $AGENT_VM_TEST_IMAGE (a name or folder), else "default".
 avm::launcher::Image test_image();
 
-// The host's TSC frequency in kHz (for tsc_early_khz= under TCG).
-std::string host_tsc_khz();
-
 // A free TCP port on 127.0.0.1.
 int free_port();
 
@@ -36,7 +33,10 @@ int free_port();
 // clone source with one commit), opencode/.
 class SessionDir {
  public:
-  explicit SessionDir(bool stand_in = true);
+  // `owner`: the host user QEMU will run as (security_model=none); the whole
+  // folder is given to it, as a session of that user would be. Without it the
+  // folder is root's and prepared for mapped-xattr (QEMU as root).
+  explicit SessionDir(bool stand_in = true, std::optional<uid_t> owner = std::nullopt);
   const fs::path& path() const { return dir_.path(); }
   fs::path repo() const { return path() / "repo"; }
   fs::path run() const { return path() / "run"; }
@@ -101,13 +101,15 @@ class Qga {
 
 struct VmOptions {
   std::string extra_cmdline;   // appended to the manifest's command line
-  bool disk = true;            // false: kernel and initrd only (the probe)
-  int memory_mib = 1024;
+  // Run QEMU as this host user (uid = gid, no groups) with security_model=none;
+  // the image files are hard-linked (or copied) where that user can read them.
+  std::optional<uid_t> run_as;
+  int memory_mib = 1024;       // the stand-in needs little; opencode itself wants 2 GiB
   int cpus = 2;
 };
 
-// QEMU started by the test with the contract's command line (TCG), killed
-// and reaped by its destructor.
+// QEMU started by the test with the launcher's command line
+// (launcher::qemu_argv, under TCG), killed and reaped by its destructor.
 class Vm {
  public:
   Vm(const avm::launcher::Image& image, const SessionDir& session, VmOptions opt = {});
@@ -129,6 +131,7 @@ class Vm {
   std::vector<std::string> argv_;
   avm::Child child_;
   std::optional<Qmp> qmp_;
+  std::optional<avm::TempDir> image_copy_;
 };
 
 // ssh to the guest as `agent` with `key`, checking the host key against the
