@@ -151,27 +151,29 @@ std::optional<PortReservation> try_port(const fs::path& dir, std::uint16_t port)
 
 }  // namespace
 
-PortReservation reserve_port(std::optional<std::uint16_t> wanted, const fs::path& lock_dir) {
+PortReservation reserve_port(std::optional<std::uint16_t> wanted, const fs::path& lock_dir,
+                             PortRange range) {
   fs::path dir = lock_dir_or_default(lock_dir);
   if (wanted) {
     if (auto r = try_port(dir, *wanted)) return std::move(*r);
     std::string who = describe_port_user(*wanted, dir);
     throw Error("port " + std::to_string(*wanted) + " is in use" + (who.empty() ? "" : " (by " + who + ")"),
                 "pass another --port, or leave --port out to take the first free one from " +
-                    std::to_string(kFirstPort));
+                    std::to_string(range.first));
   }
-  for (unsigned p = kFirstPort; p <= kLastPort; ++p)
+  for (unsigned p = range.first; p <= range.last; ++p)
     if (auto r = try_port(dir, static_cast<std::uint16_t>(p))) return std::move(*r);
-  throw Error("no free SSH port between " + std::to_string(kFirstPort) + " and " +
-                  std::to_string(kLastPort),
+  throw Error("no free SSH port between " + std::to_string(range.first) + " and " +
+                  std::to_string(range.last),
               "stop sessions you do not need (agent-list, agent-stop) or pass --port");
 }
 
-PortReservation reserve_port_preferring(std::uint16_t preferred, const fs::path& lock_dir) {
+PortReservation reserve_port_preferring(std::uint16_t preferred, const fs::path& lock_dir,
+                                        PortRange range) {
   fs::path dir = lock_dir_or_default(lock_dir);
   if (preferred != 0)
     if (auto r = try_port(dir, preferred)) return std::move(*r);
-  return reserve_port(std::nullopt, dir);
+  return reserve_port(std::nullopt, dir, range);
 }
 
 }  // namespace avm::launcher

@@ -31,15 +31,20 @@ struct PortReservation {
 // process (from /proc/net/tcp and /proc/*/fd). Empty when unknown.
 std::string describe_port_user(std::uint16_t port, const std::filesystem::path& lock_dir);
 
+// The ports handed out when none is asked for.
+struct PortRange {
+  std::uint16_t first = kFirstPort, last = kLastPort;
+};
+
 // Reserves `wanted` (error naming the user of the port if taken), or the first
-// free port in [kFirstPort, kLastPort]. `lock_dir` defaults to
-// util/paths runtime_dir()/ports.
+// free port in `range`. `lock_dir` defaults to util/paths runtime_dir()/ports.
 PortReservation reserve_port(std::optional<std::uint16_t> wanted,
-                             const std::filesystem::path& lock_dir = {});
+                             const std::filesystem::path& lock_dir = {}, PortRange range = {});
 // Like reserve_port(nullopt) but tries `preferred` first (resume keeps its port
 // when it can).
 PortReservation reserve_port_preferring(std::uint16_t preferred,
-                                        const std::filesystem::path& lock_dir = {});
+                                        const std::filesystem::path& lock_dir = {},
+                                        PortRange range = {});
 
 // True when 127.0.0.1:port can be bound now (with SO_REUSEADDR, as QEMU does).
 bool port_bindable(std::uint16_t port);

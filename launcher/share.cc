@@ -1,5 +1,7 @@
 #include "launcher/share.h"
 
+#include "launcher/vm_spec.h"
+
 #include <endian.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -46,10 +48,6 @@ int visit(const char* path, const struct stat* st, int type, struct FTW*) {
 
 }  // namespace
 
-std::string share_security_model(uid_t qemu_euid) {
-  return qemu_euid == 0 ? "mapped-xattr" : "none";
-}
-
 std::size_t stamp_guest_owner(const fs::path& root, uid_t uid, gid_t gid) {
   walk.uid_le = htole32(static_cast<uint32_t>(uid));
   walk.gid_le = htole32(static_cast<uint32_t>(gid));
@@ -70,7 +68,7 @@ std::size_t stamp_guest_owner(const fs::path& root, uid_t uid, gid_t gid) {
 }
 
 void prepare_share_for_guest(const fs::path& session_dir) {
-  if (share_security_model() != "mapped-xattr") return;
+  if (share_model_for_uid(::geteuid()) != ShareModel::MappedXattr) return;
   // The session folder is 0700 on the host; the guest's agent must still pass
   // through it to repo/ and opencode/: it sees it as root's, mode 0755.
   uint32_t mode_le = htole32(static_cast<uint32_t>(S_IFDIR | 0755));

@@ -19,9 +19,6 @@
 
 namespace avm::launcher {
 
-// "none" when QEMU runs as an ordinary user, "mapped-xattr" as root.
-std::string share_security_model(uid_t qemu_euid = ::geteuid());
-
 // Called by the launcher before every boot. As root, stamps the guest agent's
 // owner on every entry of repo/ and opencode/ that has none yet (creating
 // opencode/ if missing), and shows the guest the session folder itself as

@@ -29,28 +29,36 @@ avm::Fd listen_on(std::uint16_t port) {
   return s;
 }
 
+// A range of its own per test binary run, away from 2222 where real sessions
+// (and other tests) take ports: the tests see only their own reservations.
+PortRange test_range() {
+  static const std::uint16_t base = static_cast<std::uint16_t>(40000 + (::getpid() % 200) * 100);
+  return {base, static_cast<std::uint16_t>(base + 99)};
+}
+
 }  // namespace
 
-TEST_CASE("ports are handed out from 2222 and never twice while held", "[ports]") {
+TEST_CASE("ports are handed out from the start of the range and never twice while held", "[ports]") {
+  CHECK(PortRange{}.first == 2222);
   avm::TempDir locks;
-  auto a = reserve_port(std::nullopt, locks.path());
-  auto b = reserve_port(std::nullopt, locks.path());
-  CHECK(a.port >= kFirstPort);
+  auto a = reserve_port(std::nullopt, locks.path(), test_range());
+  auto b = reserve_port(std::nullopt, locks.path(), test_range());
+  CHECK(a.port >= test_range().first);
   CHECK(b.port > a.port);
   auto a_port = a.port;
   { auto gone = std::move(a); }
   // Released: the same port comes back.
-  auto c = reserve_port(std::nullopt, locks.path());
+  auto c = reserve_port(std::nullopt, locks.path(), test_range());
   CHECK(c.port == a_port);
 }
 
 TEST_CASE("a port bound by another program is skipped and named when asked for", "[ports]") {
   avm::TempDir locks;
-  auto first = reserve_port(std::nullopt, locks.path());
+  auto first = reserve_port(std::nullopt, locks.path(), test_range());
   std::uint16_t busy = first.port;
   { auto release = std::move(first); }
   avm::Fd listener = listen_on(busy);
-  auto r = reserve_port(std::nullopt, locks.path());
+  auto r = reserve_port(std::nullopt, locks.path(), test_range());
   CHECK(r.port != busy);
   try {
     reserve_port(busy, locks.path());
@@ -65,7 +73,7 @@ TEST_CASE("a port bound by another program is skipped and named when asked for",
 
 TEST_CASE("a port held by another session names that session", "[ports]") {
   avm::TempDir locks;
-  auto held = reserve_port(std::nullopt, locks.path());
+  auto held = reserve_port(std::nullopt, locks.path(), test_range());
   held.set_owner("agent-vm session k3f9ab (pid 4121)");
   try {
     reserve_port(held.port, locks.path());
@@ -80,7 +88,7 @@ TEST_CASE("concurrent reservations get distinct ports", "[ports]") {
   std::vector<std::optional<PortReservation>> got(16);
   std::vector<std::thread> ts;
   for (size_t i = 0; i < got.size(); ++i)
-    ts.emplace_back([&, i] { got[i].emplace(reserve_port(std::nullopt, locks.path())); });
+    ts.emplace_back([&, i] { got[i].emplace(reserve_port(std::nullopt, locks.path(), test_range())); });
   for (auto& t : ts) t.join();
   std::set<std::uint16_t> ports;
   for (auto& g : got) ports.insert(g->port);
@@ -89,12 +97,12 @@ TEST_CASE("concurrent reservations get distinct ports", "[ports]") {
 
 TEST_CASE("the preferred port is kept when free, replaced when not", "[ports]") {
   avm::TempDir locks;
-  auto a = reserve_port(std::nullopt, locks.path());
+  auto a = reserve_port(std::nullopt, locks.path(), test_range());
   std::uint16_t p = a.port;
-  auto b = reserve_port_preferring(p, locks.path());
+  auto b = reserve_port_preferring(p, locks.path(), test_range());
   CHECK(b.port != p);
   { auto release = std::move(a); }
-  auto c = reserve_port_preferring(p, locks.path());
+  auto c = reserve_port_preferring(p, locks.path(), test_range());
   CHECK(c.port == p);
 }
 

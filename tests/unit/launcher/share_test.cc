@@ -26,11 +26,6 @@ long stamped(const fs::path& p, const char* name = "user.virtfs.uid") {
 
 }  // namespace
 
-TEST_CASE("the security model follows the user QEMU runs as") {
-  CHECK(share_security_model(0) == "mapped-xattr");
-  CHECK(share_security_model(1000) == "none");
-}
-
 TEST_CASE("stamping sets the guest owner once, on every entry but symlinks") {
   TempDir t("share-test");
   fs::path repo = t.path() / "repo";
