@@ -77,4 +77,15 @@ ExecStatus tag_invoke(json::value_to_tag<ExecStatus>, const json::value& v) {
   return s;
 }
 
+ExecResult exec_result(ExecStatus s) {
+  ExecResult r;
+  r.signal = s.signal;
+  r.exit_code = s.exit_code ? *s.exit_code : (s.signal ? 128 + *s.signal : -1);
+  r.out = std::move(s.out);
+  r.err = std::move(s.err);
+  r.out_truncated = s.out_truncated;
+  r.err_truncated = s.err_truncated;
+  return r;
+}
+
 }  // namespace avm::qmp

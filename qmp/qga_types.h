@@ -59,4 +59,9 @@ struct ExecResult {
   bool out_truncated = false, err_truncated = false;
 };
 
+// The result of a process guest-exec-status reports as exited: its exit
+// code, 128+N when signal N killed it (as a shell reports it), -1 when the
+// agent says neither.
+ExecResult exec_result(ExecStatus status);
+
 }  // namespace avm::qmp
