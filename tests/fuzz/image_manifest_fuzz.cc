@@ -2,6 +2,8 @@
 // field) for anything it cannot use; what it accepts names kernel, initrd
 // and rootfs files inside the image folder, and nowhere else: a manifest
 // from an imported folder must not point QEMU at a host file outside it.
+// import_image writes the manifest it accepted into the store with
+// json::serialize; load_image must be able to read that back.
 // The folder (tests/fuzz/image) holds empty kernel, initrd and rootfs files
 // so that the fuzzer can reach acceptance.
 #include <boost/json.hpp>
@@ -44,5 +46,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   inside(img.initrd, img.dir);
   inside(img.rootfs, img.dir);
   FUZZ_CHECK(img.manifest == v.get_object());
+  json::value stored = json::parse(json::serialize(img.manifest), ec);
+  FUZZ_CHECK(!ec);
+  FUZZ_CHECK(avm::fuzz::near_equal(stored, v));
   return 0;
 }
