@@ -11,6 +11,7 @@ is a line QEMU or the agent sent, "S! <hex>" raw bytes such as QGA's 0xFF,
                    every message (server and client, QMP and QGA) alone
   OUT/qga_stream/  each QGA transcript's server side as one stream (0xFF
                    included), and every message alone
+  OUT/qmp_message/ every message alone
   OUT/base64/      the base64 payloads of guest-exec (input, output)
 
 query-qmp-schema's reply (200 KiB) is kept as its first entries only: a
@@ -109,6 +110,8 @@ def main():
             write(os.path.join(out, target), s)
         for m in messages:
             write(os.path.join(out, target), m)
+    for m in messages:
+        write(os.path.join(out, "qmp_message"), m)
     for p in b64:
         write(os.path.join(out, "base64"), p)
 
