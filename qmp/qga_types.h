@@ -46,7 +46,7 @@ void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const GuestE
 struct ExecStatus {
   bool exited = false;
   std::optional<int> exit_code;  // when it exited normally
-  std::optional<int> signal;     // when a signal killed it
+  std::optional<int> signal;     // when a signal killed it: 1..127
   std::string out, err;          // decoded
   bool out_truncated = false, err_truncated = false;
 };
