@@ -41,12 +41,25 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+// Dot-separated labels of letters, digits and '-', none empty and none over
+// 63 characters; a trailing dot (the DNS root) is allowed. '*' may only be
+// the whole first label, with at least one label after it.
 bool valid_hostname(std::string_view h) {
+  if (!h.empty() && h.back() == '.') h.remove_suffix(1);
   if (h.empty() || h.size() > 253) return false;
-  for (char c : h)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '*'))
-      return false;
-  return true;
+  for (std::size_t start = 0;;) {
+    auto dot = h.find('.', start);
+    auto label = h.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (label.empty() || label.size() > 63) return false;
+    if (label == "*") {
+      if (start != 0 || dot == std::string_view::npos) return false;
+    } else {
+      for (char c : label)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-')) return false;
+    }
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
 }
 
 // Splits "host:port" (or "[v6]:port"); port defaults to 443.
@@ -82,8 +95,7 @@ bool split_host_port(std::string_view s, std::string& host, std::uint16_t& port)
 std::string normalize_allow_entry(std::string_view entry) {
   std::string host;
   std::uint16_t port;
-  if (!split_host_port(entry, host, port) || !valid_hostname(host) ||
-      (host.find('*') != std::string::npos && (host.rfind("*.", 0) != 0 || host.find('*', 1) != std::string::npos)))
+  if (!split_host_port(entry, host, port) || !valid_hostname(host))
     throw Error("invalid --allow-host '" + std::string(entry) + "'",
                 "give a host name, host:port or *.domain, e.g. --allow-host registry.npmjs.org");
   std::string out = lower(host);

@@ -15,6 +15,7 @@
 #include <map>
 #include <sstream>
 
+#include "qmp/json_text.h"
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/file.h"
@@ -191,6 +192,11 @@ bool valid_image_name(const std::string& name) {
 Image parse_manifest(const json::object& m, const fs::path& dir, const std::string& what) {
   Image img;
   img.dir = fs::absolute(dir).lexically_normal();
+  // Boost.JSON reads 1e400 as infinity and writes it as `Infinity`: an
+  // import would store a manifest that no longer parses.
+  if (!qmp::finite_numbers(m))
+    throw Error(what + ": manifest.json holds a number beyond the range of a double",
+                "fix the manifest, or rebuild the image with 'agent-vm image build --force'");
   if (auto it = m.find("schema"); it != m.end()) {
     if (!it->value().is_int64() || it->value().as_int64() > kManifestSchema)
       throw Error(what + ": manifest.json has schema " + json::serialize(it->value()) +

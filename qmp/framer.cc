@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "qmp/json_text.h"
+
 namespace avm::qmp {
 
 namespace json = boost::json;
@@ -58,9 +60,13 @@ void Framer::discard_until_sentinel() {
 
 void Framer::fail(std::string_view bytes, std::size_t at, const std::string& why,
                   std::vector<Frame>& out) {
+  fail(why + " at " + excerpt(bytes, at), out);
+}
+
+void Framer::fail(std::string error, std::vector<Frame>& out) {
   Frame f;
   f.kind = Frame::Kind::Error;
-  f.error = why + " at " + excerpt(bytes, at);
+  f.error = std::move(error);
   out.push_back(std::move(f));
   parser_.reset();
   size_ = 0;
@@ -127,10 +133,18 @@ void Framer::feed(std::string_view bytes, std::vector<Frame>& out) {
       Frame f;
       f.kind = Frame::Kind::Value;
       f.value = parser_.release();
-      out.push_back(std::move(f));
       parser_.reset();
       size_ = 0;
       state_ = State::Between;
+      if (!finite_numbers(f.value)) {
+        // Boost.JSON read a number like 1e400 as infinity; written again it
+        // would be `Infinity`, which is not JSON. QEMU never sends one.
+        fail("malformed JSON (a number beyond the range of a double) in the message before " +
+                 excerpt(bytes, i),
+             out);
+        continue;
+      }
+      out.push_back(std::move(f));
     }
   }
 }

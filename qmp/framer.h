@@ -14,7 +14,7 @@ namespace avm::qmp {
 
 struct Frame {
   enum class Kind {
-    Value,     // a complete top-level JSON object
+    Value,     // a complete top-level JSON object (every number finite)
     Sentinel,  // a 0xFF byte (QGA only): whatever came before it is void
     Error,     // malformed input; `error` says what and where
   };
@@ -59,6 +59,7 @@ class Framer {
  private:
   enum class State { Between, InValue, Discarding, Poisoned };
   void fail(std::string_view bytes, std::size_t at, const std::string& why, std::vector<Frame>& out);
+  void fail(std::string error, std::vector<Frame>& out);
 
   FramerOptions opts_;
   boost::json::stream_parser parser_;

@@ -325,16 +325,7 @@ ExecResult QgaClient::exec(const std::vector<std::string>& argv, Ms timeout,
     } catch (const TimeoutError&) {
       throw still_running();  // the deadline passed while asking
     }
-    if (s.exited) {
-      ExecResult r;
-      r.signal = s.signal;
-      r.exit_code = s.exit_code ? *s.exit_code : (s.signal ? 128 + *s.signal : -1);
-      r.out = std::move(s.out);
-      r.err = std::move(s.err);
-      r.out_truncated = s.out_truncated;
-      r.err_truncated = s.err_truncated;
-      return r;
-    }
+    if (s.exited) return exec_result(std::move(s));
     if (Clock::now() >= deadline) throw still_running();
     // guest-exec-status has no notification: poll, backing off.
     std::this_thread::sleep_for(std::min(interval, remaining(deadline)));

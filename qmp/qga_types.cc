@@ -1,5 +1,7 @@
 #include "qmp/qga_types.h"
 
+#include <climits>
+
 #include "qmp/base64.h"
 #include "qmp/errors.h"
 #include "qmp/fields.h"
@@ -68,13 +70,34 @@ ExecStatus tag_invoke(json::value_to_tag<ExecStatus>, const json::value& v) {
   Fields f(v, "reply");
   ExecStatus s;
   s.exited = f.boolean("exited");
-  if (auto c = f.opt_int64("exitcode")) s.exit_code = static_cast<int>(*c);
-  if (auto sig = f.opt_int64("signal")) s.signal = static_cast<int>(*sig);
+  // Ranges checked, not cast: a wrapped exit code would report another
+  // outcome, and a signal beyond 127 would overflow 128+N in exec_result.
+  if (auto c = f.opt_int64("exitcode")) {
+    if (*c < INT_MIN || *c > INT_MAX)
+      throw ProtocolError("reply: 'exitcode' is out of range (" + std::to_string(*c) + ")");
+    s.exit_code = static_cast<int>(*c);
+  }
+  if (auto sig = f.opt_int64("signal")) {
+    if (*sig < 1 || *sig > 127)  // a Linux wait status carries 7 bits of signal
+      throw ProtocolError("reply: 'signal' is out of range (" + std::to_string(*sig) + ")");
+    s.signal = static_cast<int>(*sig);
+  }
   s.out = decoded(f, "out-data");
   s.err = decoded(f, "err-data");
   s.out_truncated = f.opt_bool("out-truncated").value_or(false);
   s.err_truncated = f.opt_bool("err-truncated").value_or(false);
   return s;
+}
+
+ExecResult exec_result(ExecStatus s) {
+  ExecResult r;
+  r.signal = s.signal;
+  r.exit_code = s.exit_code ? *s.exit_code : (s.signal ? 128 + *s.signal : -1);
+  r.out = std::move(s.out);
+  r.err = std::move(s.err);
+  r.out_truncated = s.out_truncated;
+  r.err_truncated = s.err_truncated;
+  return r;
 }
 
 }  // namespace avm::qmp

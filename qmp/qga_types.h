@@ -46,7 +46,7 @@ void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const GuestE
 struct ExecStatus {
   bool exited = false;
   std::optional<int> exit_code;  // when it exited normally
-  std::optional<int> signal;     // when a signal killed it
+  std::optional<int> signal;     // when a signal killed it: 1..127
   std::string out, err;          // decoded
   bool out_truncated = false, err_truncated = false;
 };
@@ -58,5 +58,10 @@ struct ExecResult {
   std::string out, err;
   bool out_truncated = false, err_truncated = false;
 };
+
+// The result of a process guest-exec-status reports as exited: its exit
+// code, 128+N when signal N killed it (as a shell reports it), -1 when the
+// agent says neither.
+ExecResult exec_result(ExecStatus status);
 
 }  // namespace avm::qmp

@@ -48,9 +48,26 @@ TEST_CASE("allow entries are validated and normalised", "[egress]") {
   CHECK(normalize_allow_entry("example.com:443") == "example.com");
   CHECK(normalize_allow_entry("example.com:8080") == "example.com:8080");
   CHECK(normalize_allow_entry("*.example.com") == "*.example.com");
+  CHECK(normalize_allow_entry("Example.COM.:8443") == "example.com:8443");
   for (const char* bad : {"", "a b", "x:0", "x:99999", "http://x", "*", "a.*.com", "x:"}) {
     INFO(bad);
     CHECK_THROWS_AS(normalize_allow_entry(bad), avm::Error);
+  }
+}
+
+TEST_CASE("allow entries with an empty label are refused, so every normalised entry is valid", "[egress]") {
+  // Found by tests/fuzz (egress_allow): "." was accepted and normalised to
+  // "", which normalize_allow_entry refuses; "*." (normalised to "*") too.
+  for (const char* bad : {".", "*.", "..", "a..b", ".a", "a.b..", "*..a", "*.:8443", "**.a", "a.*", "[.]"}) {
+    INFO(bad);
+    CHECK_THROWS_AS(normalize_allow_entry(bad), avm::Error);
+  }
+  CHECK_THROWS_AS(normalize_allow_entry(std::string(64, 'a') + ".com"), avm::Error);
+  CHECK(normalize_allow_entry(std::string(63, 'a') + ".com") == std::string(63, 'a') + ".com");
+  for (const char* good : {"a.", "A.B.:80", "*.x", "[Host.Example]:8080", "x-y.z"}) {
+    INFO(good);
+    std::string once = normalize_allow_entry(good);
+    CHECK(normalize_allow_entry(once) == once);
   }
 }
 

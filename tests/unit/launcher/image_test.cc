@@ -173,6 +173,25 @@ TEST_CASE("import copies an image through a symlink and replaces one of the same
   }
 }
 
+TEST_CASE("a manifest with a number beyond a double's range is refused, not stored unreadable") {
+  // Found by tests/fuzz (image_manifest): {..., "": [7e777]} was accepted,
+  // and import_image wrote it back as [Infinity], which load_image then
+  // refused as "not JSON": an import that broke the image it stored.
+  Store s;
+  TempDir src("image-src");
+  make_image(src.path(), good_manifest("big"));
+  std::string text = json::serialize(good_manifest("big"));
+  text.insert(1, "\"packages\": {\"huge\": 7e777}, ");
+  write_file_atomic(src.path() / "manifest.json", text);
+  CHECK_THAT(error_of([&] { load_image(src.path().string()); }),
+             Catch::Contains("beyond the range of a double"));
+  CHECK_THAT(error_of([&] { import_image(src.path(), "big"); }),
+             Catch::Contains("beyond the range of a double"));
+  CHECK(list_images().empty());
+  auto parsed = json::parse(text).as_object();
+  CHECK_THROWS_AS(parse_manifest(parsed, src.path(), "image 'big'"), Error);
+}
+
 TEST_CASE("image names") {
   CHECK(valid_image_name("default"));
   CHECK(valid_image_name("nixos-1.2_x"));

@@ -157,6 +157,26 @@ TEST_CASE("a message larger than the limit is an error", "[framer]") {
   CHECK_THAT(frames[0].error, Catch::Contains("larger than"));
 }
 
+TEST_CASE("a number beyond the range of a double is malformed input", "[framer]") {
+  // Found by tests/fuzz (qga_stream): {"":5e955} was framed as a value
+  // holding infinity, which pretty_json (agent-vm qmp/qga) then printed as
+  // `Infinity`: not JSON, and not readable by the next program in a pipe.
+  Framer f;
+  auto frames = feed_all(f, "{\"return\": 1e400, \"id\": 1}\r\n{\"return\": {}, \"id\": 2}\r\n");
+  REQUIRE(frames.size() == 1);
+  CHECK(frames[0].kind == Frame::Kind::Error);
+  CHECK_THAT(frames[0].error, Catch::Contains("beyond the range of a double"));
+  CHECK(f.poisoned());
+
+  Framer q(FramerOptions{.sentinel = true});
+  frames = feed_all(q, "{\"return\": {\"a\": [-5e955]}}\n{\"return\": 1}\n\xff{\"return\": 1.5e308}\n");
+  REQUIRE(frames.size() == 3);
+  CHECK(frames[0].kind == Frame::Kind::Error);
+  CHECK(frames[1].kind == Frame::Kind::Sentinel);
+  REQUIRE(frames[2].kind == Frame::Kind::Value);
+  CHECK(frames[2].value.at("return") == 1.5e308);
+}
+
 TEST_CASE("QGA: 0xFF voids a partial message and yields a sentinel", "[framer]") {
   Framer f(FramerOptions{.sentinel = true});
   auto frames = feed_all(f, "{\"return\": {\"pa\xff{\"return\": 42}\n");

@@ -22,3 +22,13 @@ TEST_CASE("pretty_json indents, keeps key order and escapes", "[json_text]") {
   CHECK(json::parse(pretty_json(v)) == v);
   CHECK(pretty_json(json::value("x")) == "\"x\"");
 }
+
+TEST_CASE("finite_numbers tells values JSON text can carry from those it cannot", "[json_text]") {
+  CHECK(finite_numbers(json::parse(R"({"a": [0, -1, 1.5e308, 18446744073709551615, "1e400"], "b": null})")));
+  CHECK(finite_numbers(json::value(4.9e-324)));
+  // Boost.JSON reads these as infinity, and would write them as `Infinity`.
+  CHECK_FALSE(finite_numbers(json::parse("[1e400]")));
+  CHECK_FALSE(finite_numbers(json::parse(R"({"a": {"b": [true, -5e955]}})")));
+  CHECK_FALSE(finite_numbers(json::parse(R"({"a": 1e999})").as_object()));
+  CHECK(finite_numbers(json::object{}));
+}

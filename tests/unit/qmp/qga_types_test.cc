@@ -42,6 +42,30 @@ TEST_CASE("guest-exec-status: running, signalled, and bad base64", "[qga_types]"
   CHECK_THROWS_WITH(json::value_to<ExecStatus>(json::value{{"exitcode", 1}}), "reply has no 'exited'");
 }
 
+TEST_CASE("guest-exec-status: an exit code or signal out of range is a protocol error", "[qga_types]") {
+  // {"exited": true, "signal": 2147483647} went through, and exec_result
+  // computed 128 + 2147483647: signed overflow (UBSan, under the
+  // qmp_message fuzz target). Casting also wrapped 4294967299 to 3.
+  auto status = [](json::object o) {
+    o["exited"] = true;
+    return json::value_to<ExecStatus>(json::value(std::move(o)));
+  };
+  for (std::int64_t bad : {std::int64_t(2147483647), std::int64_t(128), std::int64_t(0), std::int64_t(-9),
+                           std::int64_t(4294967305)}) {
+    INFO(bad);
+    CHECK_THROWS_WITH(status({{"signal", bad}}), Catch::Contains("'signal' is out of range"));
+  }
+  for (std::int64_t bad : {std::int64_t(4294967299), std::int64_t(-2147483649)}) {
+    INFO(bad);
+    CHECK_THROWS_WITH(status({{"exitcode", bad}}), Catch::Contains("'exitcode' is out of range"));
+  }
+  CHECK(exec_result(status({{"signal", 127}})).exit_code == 255);
+  CHECK(exec_result(status({{"signal", 9}})).exit_code == 137);
+  CHECK(exec_result(status({{"exitcode", -1}})).exit_code == -1);
+  CHECK(exec_result(status({{"exitcode", 2147483647}})).exit_code == 2147483647);
+  CHECK(exec_result(status({})).exit_code == -1);
+}
+
 TEST_CASE("guest-info and guest-get-osinfo from the recorded agent", "[qga_types]") {
   auto t = test::Transcript::load("qga-session.txt");
   auto info = json::value_to<GuestInfo>(t.reply_to("guest-info").at("return"));
