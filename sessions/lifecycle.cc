@@ -96,13 +96,16 @@ L::NetMode net_mode(const std::string& s) {
 
 // The egress command QEMU runs per guest connection in restricted mode. The
 // allowlist travels on its command line (host names are no secret), never
-// through a file in the guest-writable share.
-std::vector<std::string> egress_command(const Meta& m) {
+// through a file in the guest-writable share. Its log (one line per
+// connection: allowed, denied and why) goes to run/egress.log.
+std::vector<std::string> egress_command(const Meta& m, const SessionPaths& p) {
   std::vector<std::string> cmd = {shell_quote(self_exe().string()), "egress"};
   for (const auto& h : m.allow_hosts) {
     cmd.push_back("--allow");
     cmd.push_back(shell_quote(h));
   }
+  cmd.push_back("--log");
+  cmd.push_back(shell_quote((p.run() / "egress.log").string()));
   return cmd;
 }
 
@@ -164,7 +167,7 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
     spec.share_model = L::share_model_for_uid(::geteuid());
     spec.ssh_port = port.port;
     spec.net = net;
-    if (net == L::NetMode::Restricted) spec.egress_cmd = egress_command(meta);
+    if (net == L::NetMode::Restricted) spec.egress_cmd = egress_command(meta, p);
     spec.qmp_socket = p.qmp_socket();
     spec.observe_socket = L::observe_socket_for(p.qmp_socket());
     spec.qga_socket = p.qga_socket();
