@@ -530,10 +530,24 @@ ExecResult exec(const SessionStore& store, const std::string& id_or_prefix, cons
   if (req.as_root) {
     argv = req.argv;
   } else {
-    // As the agent would run it: its user, its home, its folder.
+    // As the agent would run it: its user, its home, its folder, and the
+    // variables of the session's env file (HTTPS_PROXY under restricted
+    // networking), read literally as agent-run reads them.
+    static const char* const kAgentShell = R"(f=/run/agent-vm/agent/env
+if [ -r "$f" ]; then
+  while IFS= read -r line || [ -n "$line" ]; do
+    line=${line%$'\r'}
+    case "$line" in ''|'#'*) continue ;; esac
+    key=${line%%=*}
+    [ "$key" != "$line" ] || continue
+    [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
+    export "$key=${line#*=}"
+  done <"$f"
+fi
+export XDG_DATA_HOME=/session/opencode
+cd /session/repo && exec "$@")";
     argv = {"runuser", "-u", "agent", "--", "env", "HOME=/home/agent", "USER=agent", "LOGNAME=agent",
-            "XDG_DATA_HOME=/session/opencode", "PATH=/usr/local/bin:/usr/bin:/bin",
-            "sh", "-c", "cd /session/repo && exec \"$@\"", "agent-exec"};
+            "PATH=/usr/local/bin:/usr/bin:/bin", "bash", "-c", kAgentShell, "agent-exec"};
     argv.insert(argv.end(), req.argv.begin(), req.argv.end());
   }
   auto r = L::exec_in_vm(handle_of(meta, store.paths(id)), argv, req.timeout, req.input);
