@@ -241,6 +241,8 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
   std::string image_name = req.start.image.value_or("default");
   L::load_image(image_name);
   L::accel_request_from(req.start.accel);
+  // A --port that is taken now is refused before anything is cloned.
+  if (req.start.port) (void)L::reserve_port(*req.start.port);
   EnvSelection env = collect_env(req.env_names);
   bool has_key = std::any_of(env.vars.begin(), env.vars.end(),
                              [](const auto& kv) { return kv.first == "ANTHROPIC_API_KEY"; });
@@ -310,7 +312,20 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
   ns.save(meta);
   SessionLock lock = ns.commit();
   progress.note("session " + meta.id + " created in " + store.dir(meta.id).string());
-  return start_vm(store, lock, meta, req.start, progress);
+  try {
+    return start_vm(store, lock, meta, req.start, progress);
+  } catch (...) {
+    // Refused before QEMU started (port taken, KVM asked for but unusable,
+    // ...): like a failed clone, that leaves nothing behind. A VM that was
+    // started and failed to boot keeps its session, marked failed.
+    if (meta.history.empty()) {
+      try {
+        store.remove(lock);
+      } catch (const std::exception&) {
+      }
+    }
+    throw;
+  }
 }
 
 StartResult resume(const SessionStore& store, const std::string& id_or_prefix, const StartOptions& opts,
