@@ -1,5 +1,6 @@
 #include "sessions/lifecycle.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -109,6 +110,29 @@ std::vector<std::string> egress_command(const Meta& m, const SessionPaths& p) {
   return cmd;
 }
 
+// The session folder is the guest's share: root in the guest reaches run/
+// and ssh/ too, and under security_model=none its symlinks are real on the
+// host. Before a start, nothing the host or QEMU writes there by name may
+// follow one: a run/ that is not a folder is replaced (it holds nothing that
+// lasts), the files in it that are opened by name must be plain files, and
+// an ssh/ that is a link is refused (the keys can no longer be trusted).
+void reclaim_host_paths(const SessionPaths& p) {
+  auto type_of = [](const fs::path& f) -> std::optional<mode_t> {
+    struct stat st {};
+    if (::lstat(f.c_str(), &st) != 0) return std::nullopt;
+    return st.st_mode & S_IFMT;
+  };
+  if (auto t = type_of(p.ssh()); t && *t != S_IFDIR)
+    throw Error("session folder " + p.dir.string() + " was tampered with: ssh/ is a symlink or not a folder",
+                "its keys cannot be trusted; inspect it, put the ssh/ folder back, or remove the session "
+                "with agent-rm");
+  if (auto t = type_of(p.run()); t && *t != S_IFDIR) remove_tree(p.run());
+  make_private_dir(p.run());
+  for (const fs::path& f : {p.qemu_pid(), p.run() / "qemu.log", p.console_log(), p.run() / "console.log.1",
+                            p.run() / "egress.log"})
+    if (auto t = type_of(f); t && *t != S_IFREG) remove_tree(f);
+}
+
 // Boots the session's VM under its held lock and records the run.
 StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& meta,
                      const StartOptions& opts, Progress& progress) {
@@ -136,7 +160,7 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
   L::AccelChoice accel = L::choose_accel(in);
   progress.note("accelerator: " + accel.reason);
 
-  make_private_dir(p.run());
+  reclaim_host_paths(p);
   // The previous boot's console stays readable as console.log.1.
   std::error_code ec;
   if (fs::exists(p.console_log(), ec)) fs::rename(p.console_log(), p.run() / "console.log.1", ec);
