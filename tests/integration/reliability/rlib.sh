@@ -25,13 +25,15 @@ wait_gone() {
   done
 }
 
-# wait_guest <id> <seconds>: until the guest agent answers and the session's
-# setup has run in the guest (the agent's environment exists), without
-# waiting for sshd and the agent.
+# wait_guest <id> <seconds> [as-prefix...]: until the session's setup has
+# run in the guest (its console says so: the agent's environment exists)
+# and the guest agent answers, without waiting for sshd and the agent.
 wait_guest() {
-  local deadline=$((SECONDS + $2))
-  until agent-exec "$1" --root --timeout 10 -- systemctl is-active --quiet agent-vm-setup.service >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || { agent-vm logs "$1" -n 30 >&2 || true; fail "guest of $1 not up after $2s"; }
+  local id=$1 deadline=$((SECONDS + $2))
+  shift 2
+  wait_file_match "$AGENT_VM_SESSIONS/$id/run/console.log" "agent-vm-setup: ready" $(($deadline - SECONDS))
+  until "$@" agent-exec "$id" --root --timeout 10 -- systemctl is-active --quiet agent-vm-setup.service >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || fail "the guest agent of $id does not answer"
     sleep 1
   done
 }

@@ -49,11 +49,7 @@ as_nobody agent-vm list --json >"$TEST_TMP/list.json"
 expect_eq "nobody lists it running" running "$(jq -r --arg id "$id" '.[] | select(.id==$id) | .status' "$TEST_TMP/list.json")"
 
 log "the guest writes as nobody"
-deadline=$((SECONDS + 300))
-until as_nobody agent-exec "$id" --root --timeout 10 -- systemctl is-active --quiet agent-vm-setup.service 2>/dev/null; do
-  [ $SECONDS -lt $deadline ] || fail "guest of $id not up"
-  sleep 1
-done
+wait_guest "$id" 300 as_nobody
 expect_eq "the guest's agent user is the host user" "$NB_UID" "$(as_nobody agent-exec "$id" -- id -u)"
 as_nobody agent-exec "$id" -- sh -c 'echo from-the-guest >guest-wrote.txt && mkdir -p made-in-guest && sync'
 expect_eq "a file the guest wrote is nobody's on the host" "$NB_UID:$NB_GID" "$(stat -c '%u:%g' "$d/repo/guest-wrote.txt")"
@@ -110,14 +106,7 @@ expect_eq "the host file behind qemu.log and qemu.pid is intact" canary-intact "
 [ ! -e "$TEST_TMP/outside/made-through-a-link" ] || fail "QEMU's console wrote through the guest's link"
 expect_eq "qemu.pid is a plain file again, with QEMU's pid" "regular file $(qemu_pid_of "$id")" \
   "$(stat -c %F "$d/run/qemu.pid") $(cat "$d/run/qemu.pid")"
-wait_guest_as_nobody() {
-  local deadline=$((SECONDS + 300))
-  until as_nobody agent-exec "$id" --root --timeout 10 -- systemctl is-active --quiet agent-vm-setup.service 2>/dev/null; do
-    [ $SECONDS -lt $deadline ] || fail "guest of $id not up"
-    sleep 1
-  done
-}
-wait_guest_as_nobody
+wait_guest "$id" 300 as_nobody
 as_nobody agent-exec "$id" --root -- sh -c "
   umount /session/run && mv /session/run /session/run.moved && ln -s '$TEST_TMP/outside/victim' /session/run"
 fault "guest root replaced run/ with a symlink to a host folder"
