@@ -49,9 +49,17 @@ sessions::StartOptions StartFlags::to_options() const {
   sessions::StartOptions o;
   if (port) o.port = launcher::parse_port(*port);
   o.accel = accel;
-  if (memory) o.memory_mib = parse_mib(*memory);
+  if (memory) {
+    o.memory_mib = parse_mib(*memory);
+    // QEMU's command line needs 64 MiB; below that the VM was never started
+    // and the run was left looking like a crash.
+    if (*o.memory_mib < 64)
+      throw Error("--memory " + *memory + " is too small for a guest",
+                  "give at least 64M (the real agent needs 2G), e.g. --memory 512M");
+  }
   if (cpus) {
-    if (*cpus < 1 || *cpus > 64) throw Error("--cpus must be between 1 and 64");
+    if (*cpus < 1 || *cpus > 64)
+      throw Error("--cpus must be between 1 and 64", "give a number of virtual CPUs, e.g. --cpus 2 (default: 2)");
     o.cpus = cpus;
   }
   o.image = image;

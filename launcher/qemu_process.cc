@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -99,6 +100,8 @@ DetachedProcess start_detached(const std::vector<std::string>& argv, const fs::p
       if (fl >= 0) ::fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
     }
     ::umask(077);
+    // Nothing it runs may gain privileges through exec (setuid programs).
+    ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     ::execve(exe_s.c_str(), cargv.data(), cenv.data());
     int err = errno;
     ssize_t w = ::write(wr.get(), &err, sizeof err);

@@ -87,9 +87,12 @@ std::vector<std::string> qemu_argv(const VmSpec& s) {
   add({"-smp", std::to_string(s.cpus), "-m", std::to_string(s.memory_mib)});
   // QEMU may not fork, exec or change privileges: a guest that escapes into
   // QEMU gets no further. (QEMU's own -daemonize needs setsid, so the launcher
-  // detaches QEMU itself.)
+  // detaches QEMU itself.) Restricted networking must let QEMU start the
+  // egress helper, and libslirp's child calls setsid() before exec, which
+  // elevateprivileges=deny kills with SIGSYS; the launcher sets
+  // no_new_privs instead, so no exec gains privileges either way.
   if (s.sandbox)
-    add({"-sandbox", s.sandbox_allow_spawn ? "on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny"
+    add({"-sandbox", s.sandbox_allow_spawn ? "on,obsolete=deny,elevateprivileges=allow,resourcecontrol=deny"
                                            : "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"});
 
   add({"-kernel", s.kernel.string(), "-initrd", s.initrd.string(), "-append", kernel_cmdline(s)});

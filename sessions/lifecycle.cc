@@ -1,5 +1,6 @@
 #include "sessions/lifecycle.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -96,14 +97,40 @@ L::NetMode net_mode(const std::string& s) {
 
 // The egress command QEMU runs per guest connection in restricted mode. The
 // allowlist travels on its command line (host names are no secret), never
-// through a file in the guest-writable share.
-std::vector<std::string> egress_command(const Meta& m) {
+// through a file in the guest-writable share. Its log (one line per
+// connection: allowed, denied and why) goes to run/egress.log.
+std::vector<std::string> egress_command(const Meta& m, const SessionPaths& p) {
   std::vector<std::string> cmd = {shell_quote(self_exe().string()), "egress"};
   for (const auto& h : m.allow_hosts) {
     cmd.push_back("--allow");
     cmd.push_back(shell_quote(h));
   }
+  cmd.push_back("--log");
+  cmd.push_back(shell_quote((p.run() / "egress.log").string()));
   return cmd;
+}
+
+// The session folder is the guest's share: root in the guest reaches run/
+// and ssh/ too, and under security_model=none its symlinks are real on the
+// host. Before a start, nothing the host or QEMU writes there by name may
+// follow one: a run/ that is not a folder is replaced (it holds nothing that
+// lasts), the files in it that are opened by name must be plain files, and
+// an ssh/ that is a link is refused (the keys can no longer be trusted).
+void reclaim_host_paths(const SessionPaths& p) {
+  auto type_of = [](const fs::path& f) -> std::optional<mode_t> {
+    struct stat st {};
+    if (::lstat(f.c_str(), &st) != 0) return std::nullopt;
+    return st.st_mode & S_IFMT;
+  };
+  if (auto t = type_of(p.ssh()); t && *t != S_IFDIR)
+    throw Error("session folder " + p.dir.string() + " was tampered with: ssh/ is a symlink or not a folder",
+                "its keys cannot be trusted; inspect it, put the ssh/ folder back, or remove the session "
+                "with agent-rm");
+  if (auto t = type_of(p.run()); t && *t != S_IFDIR) remove_tree(p.run());
+  make_private_dir(p.run());
+  for (const fs::path& f : {p.qemu_pid(), p.run() / "qemu.log", p.console_log(), p.run() / "console.log.1",
+                            p.run() / "egress.log"})
+    if (auto t = type_of(f); t && *t != S_IFREG) remove_tree(f);
 }
 
 // Boots the session's VM under its held lock and records the run.
@@ -133,7 +160,7 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
   L::AccelChoice accel = L::choose_accel(in);
   progress.note("accelerator: " + accel.reason);
 
-  make_private_dir(p.run());
+  reclaim_host_paths(p);
   // The previous boot's console stays readable as console.log.1.
   std::error_code ec;
   if (fs::exists(p.console_log(), ec)) fs::rename(p.console_log(), p.run() / "console.log.1", ec);
@@ -164,7 +191,7 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
     spec.share_model = L::share_model_for_uid(::geteuid());
     spec.ssh_port = port.port;
     spec.net = net;
-    if (net == L::NetMode::Restricted) spec.egress_cmd = egress_command(meta);
+    if (net == L::NetMode::Restricted) spec.egress_cmd = egress_command(meta, p);
     spec.qmp_socket = p.qmp_socket();
     spec.observe_socket = L::observe_socket_for(p.qmp_socket());
     spec.qga_socket = p.qga_socket();
@@ -238,6 +265,8 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
   std::string image_name = req.start.image.value_or("default");
   L::load_image(image_name);
   L::accel_request_from(req.start.accel);
+  // A --port that is taken now is refused before anything is cloned.
+  if (req.start.port) (void)L::reserve_port(*req.start.port);
   EnvSelection env = collect_env(req.env_names);
   bool has_key = std::any_of(env.vars.begin(), env.vars.end(),
                              [](const auto& kv) { return kv.first == "ANTHROPIC_API_KEY"; });
@@ -307,7 +336,20 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
   ns.save(meta);
   SessionLock lock = ns.commit();
   progress.note("session " + meta.id + " created in " + store.dir(meta.id).string());
-  return start_vm(store, lock, meta, req.start, progress);
+  try {
+    return start_vm(store, lock, meta, req.start, progress);
+  } catch (...) {
+    // Refused before QEMU started (port taken, KVM asked for but unusable,
+    // ...): like a failed clone, that leaves nothing behind. A VM that was
+    // started and failed to boot keeps its session, marked failed.
+    if (meta.history.empty()) {
+      try {
+        store.remove(lock);
+      } catch (const std::exception&) {
+      }
+    }
+    throw;
+  }
 }
 
 StartResult resume(const SessionStore& store, const std::string& id_or_prefix, const StartOptions& opts,
@@ -527,10 +569,24 @@ ExecResult exec(const SessionStore& store, const std::string& id_or_prefix, cons
   if (req.as_root) {
     argv = req.argv;
   } else {
-    // As the agent would run it: its user, its home, its folder.
+    // As the agent would run it: its user, its home, its folder, and the
+    // variables of the session's env file (HTTPS_PROXY under restricted
+    // networking), read literally as agent-run reads them.
+    static const char* const kAgentShell = R"(f=/run/agent-vm/agent/env
+if [ -r "$f" ]; then
+  while IFS= read -r line || [ -n "$line" ]; do
+    line=${line%$'\r'}
+    case "$line" in ''|'#'*) continue ;; esac
+    key=${line%%=*}
+    [ "$key" != "$line" ] || continue
+    [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
+    export "$key=${line#*=}"
+  done <"$f"
+fi
+export XDG_DATA_HOME=/session/opencode
+cd /session/repo && exec "$@")";
     argv = {"runuser", "-u", "agent", "--", "env", "HOME=/home/agent", "USER=agent", "LOGNAME=agent",
-            "XDG_DATA_HOME=/session/opencode", "PATH=/usr/local/bin:/usr/bin:/bin",
-            "sh", "-c", "cd /session/repo && exec \"$@\"", "agent-exec"};
+            "PATH=/usr/local/bin:/usr/bin:/bin", "bash", "-c", kAgentShell, "agent-exec"};
     argv.insert(argv.end(), req.argv.begin(), req.argv.end());
   }
   auto r = L::exec_in_vm(handle_of(meta, store.paths(id)), argv, req.timeout, req.input);

@@ -281,8 +281,13 @@ void SessionStore::clean_stale() const {
 
 NewSession SessionStore::create(std::optional<std::string> wanted) const {
   if (wanted) check_id(*wanted);
-  make_private_dir(root_);
-  make_private_dir(root_ / ".locks");
+  try {
+    make_private_dir(root_);
+    make_private_dir(root_ / ".locks");
+  } catch (const Error& e) {
+    throw Error(e.what(), "make " + root_.string() +
+                              " a folder you can write, or set AGENT_VM_SESSIONS to one");
+  }
   clean_stale();
   for (int attempt = 0; attempt < kCreateAttempts; ++attempt) {
     std::string id = wanted ? *wanted : generate_id();

@@ -79,7 +79,7 @@ unsigned parse_mib(std::string_view in) {
   unsigned long long n = 0;
   while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
     n = n * 10 + static_cast<unsigned>(s[i] - '0');
-    if (n > (1ull << 32)) throw Error("size '" + s + "' is too large");
+    if (n > (1ull << 32)) throw Error("size '" + s + "' is too large", "give a size such as 512M or 2G");
     ++i;
   }
   if (i == 0) throw Error("size '" + s + "' is not a number", "give a size such as 512M or 2G");
@@ -91,7 +91,8 @@ unsigned parse_mib(std::string_view in) {
   } else {
     throw Error("size '" + s + "' has an unknown unit '" + unit + "'", "use M or G, e.g. 512M or 2G");
   }
-  if (n == 0 || n > (1u << 22)) throw Error("size '" + s + "' is out of range");
+  if (n == 0 || n > (1u << 22))
+    throw Error("size '" + s + "' is out of range", "give a size from 1M to 4096G, such as 512M or 2G");
   return static_cast<unsigned>(n);
 }
 

@@ -103,3 +103,14 @@ TEST_CASE("a detached process gets only the environment it is given", "[qemu_pro
   CHECK(env.find("PATH=") != std::string::npos);
   ::unsetenv("AGENT_VM_TEST_SECRET");
 }
+
+TEST_CASE("nothing a detached process runs can gain privileges through exec", "[qemu_process]") {
+  // QEMU under restricted networking may spawn (the egress helper), so its
+  // seccomp filter allows privilege changes; no_new_privs keeps setuid
+  // programs from raising them, in QEMU and in everything it starts.
+  avm::TempDir d;
+  auto p = start_detached({"sh", "-c", "grep NoNewPrivs /proc/self/status"}, d.path() / "log");
+  Reap r{p.pid};
+  REQUIRE(avm::wait_for_exit(p.pid, 5s));
+  CHECK(avm::read_file(d.path() / "log") == "NoNewPrivs:\t1\n");
+}

@@ -92,7 +92,7 @@ TEST_CASE("restricted networking has one way out, the egress command", "[vm_spec
         std::string::npos);
   // QEMU starts the egress helper per connection: spawning stays allowed.
   s.sandbox_allow_spawn = true;
-  CHECK(after(qemu_argv(s), "-sandbox") == "on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny");
+  CHECK(after(qemu_argv(s), "-sandbox") == "on,obsolete=deny,elevateprivileges=allow,resourcecontrol=deny");
   s.net = NetMode::Off;
   auto off = qemu_argv(s);
   CHECK_FALSE(contains(off, "-netdev"));

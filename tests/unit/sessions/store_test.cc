@@ -329,7 +329,7 @@ TEST_CASE("save needs the session's lock", "[store]") {
   CHECK_THROWS_WITH(store.save(la, m), Catch::Contains("without holding its lock"));
 }
 
-TEST_CASE("a save that cannot be written leaves the old meta.json", "[store]") {
+TEST_CASE("a save that cannot be written leaves the old meta.json", "[store][reliability]") {
   avm::TempDir tmp;
   SessionStore store(tmp.path());
   std::string id = make_session(store);
@@ -358,7 +358,7 @@ TEST_CASE("a save that cannot be written leaves the old meta.json", "[store]") {
   CHECK(store.load(id) == big);
 }
 
-TEST_CASE("a save onto a full filesystem leaves the old meta.json", "[store]") {
+TEST_CASE("a save onto a full filesystem leaves the old meta.json", "[store][reliability]") {
   if (::geteuid() != 0) {
     WARN("needs root for a private tmpfs; the file size limit case covers the same path");
     return;
@@ -406,6 +406,58 @@ TEST_CASE("a save onto a full filesystem leaves the old meta.json", "[store]") {
   }
   avm::Child child(pid);
   CHECK(child.wait() == 0);
+}
+
+TEST_CASE("a writer killed in the middle of a save leaves the old meta.json whole", "[store][reliability]") {
+  avm::TempDir tmp;
+  SessionStore store(tmp.path());
+  std::string id = make_session(store);
+  Meta old = store.load(id);
+  Meta big = old;
+  for (int i = 0; i < 200; ++i)
+    big.history.push_back({utc_now_iso8601(), utc_now_iso8601(), StopHow::Crash, std::string(100, 'x')});
+  const std::size_t full = format_meta(big).size();
+  auto tmp_files = [&] {
+    std::vector<fs::path> out;
+    for (auto& e : fs::directory_iterator(store.dir(id)))
+      if (e.path().filename().string().rfind(".meta.json.tmp-", 0) == 0) out.push_back(e.path());
+    return out;
+  };
+
+  // A file size limit with SIGXFSZ left at its default kills the writer
+  // inside write(2), after exactly `cut` bytes: a crash mid-save, made
+  // deterministic.
+  for (std::size_t cut : {std::size_t(0), std::size_t(1), std::size_t(4096), full / 2, full - 1}) {
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      try {
+        auto l = store.lock(id);
+        ::signal(SIGXFSZ, SIG_DFL);
+        struct rlimit lim {};
+        ::getrlimit(RLIMIT_FSIZE, &lim);
+        lim.rlim_cur = cut;
+        ::setrlimit(RLIMIT_FSIZE, &lim);
+        store.save(l, big);
+      } catch (...) {
+      }
+      ::_exit(0);  // not reached when the kill lands
+    }
+    avm::Child child(pid);
+    INFO("cut after " << cut << " of " << full << " bytes");
+    CHECK(child.wait() == 128 + SIGXFSZ);
+    // The cut-off copy is there, the size the kill left it at...
+    auto left = tmp_files();
+    REQUIRE(left.size() == 1);
+    CHECK(fs::file_size(left[0]) == cut);
+    // ...and meta.json is the old one, whole.
+    CHECK(store.load(id) == old);
+    fs::remove(left[0]);
+  }
+  // The session goes on: the next save lands whole.
+  auto l = store.lock(id);
+  store.save(l, big);
+  CHECK(store.load(id) == big);
 }
 
 TEST_CASE("concurrent creators never share an id", "[store]") {
