@@ -137,7 +137,9 @@ BootResult boot_vm(const VmSpec& spec, PortReservation& port, const BootOptions&
   ReadinessMachine rm(opts.timeout, opts.retry, opts.wait_until);
   std::optional<qmp::QmpClient> qmp;
   std::optional<qmp::QgaClient> qga;
-  const milliseconds step_budget(3000);
+  // A try of one check; the agent check runs a process in the guest, which
+  // under TCG, with the agent starting beside it, can take seconds.
+  auto step_budget = [](ReadyCheck c) { return milliseconds(c == ReadyCheck::Agent ? 15000 : 3000); };
 
   for (;;) {
     auto elapsed = duration_cast<milliseconds>(Clock::now() - start);
@@ -164,7 +166,7 @@ BootResult boot_vm(const VmSpec& spec, PortReservation& port, const BootOptions&
       continue;
     }
     auto now_elapsed = [&] { return duration_cast<milliseconds>(Clock::now() - start); };
-    auto budget = std::min(step_budget, opts.timeout - std::min(opts.timeout, elapsed));
+    auto budget = std::min(step_budget(a.check), opts.timeout - std::min(opts.timeout, elapsed));
     report("booting", std::string("waiting for the ") + describe(a.check));
     bool ok = false;
     bool fatal = false;
@@ -176,6 +178,7 @@ BootResult boot_vm(const VmSpec& spec, PortReservation& port, const BootOptions&
           ok = true;
           break;
         case ReadyCheck::Share: {
+          if (!qmp) qmp.emplace(qmp::QmpClient::connect(spec.qmp_socket, budget));
           // The share was declared on the command line; confirm QEMU built it
           // with the right tag before calling the VM ready.
           boost::json::object args{{"path", "/machine/peripheral/share"}, {"property", "mount_tag"}};
@@ -196,6 +199,7 @@ BootResult boot_vm(const VmSpec& spec, PortReservation& port, const BootOptions&
           ok = ssh_banner_ok(spec.ssh_port, budget, &detail);
           break;
         case ReadyCheck::Agent: {
+          if (!qga) qga.emplace(qmp::QgaClient::connect(spec.qga_socket, budget));
           auto r = qga->exec({kAgentStatus}, budget);
           ok = r.exit_code == 0;
           if (!ok) detail = trim(r.out + r.err);
