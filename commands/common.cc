@@ -24,6 +24,9 @@ json::object to_json(const sessions::StartResult& r) {
   json::object t;
   for (const auto& [check, at] : r.timings) t[check] = static_cast<double>(at.count()) / 1000.0;
   o["ready_after_seconds"] = t;
+  json::object ph;
+  for (const auto& [phase, took] : r.phases) ph[phase] = static_cast<double>(took.count()) / 1000.0;
+  o["phase_seconds"] = ph;
   o["attach"] = "agent-attach " + r.id;
   return o;
 }

@@ -134,8 +134,11 @@ void reclaim_host_paths(const SessionPaths& p) {
 }
 
 // Boots the session's VM under its held lock and records the run.
+// `began` is when the command started its work and `before` what it already
+// accounted for (the clone), so the phases add up to the whole.
 StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& meta,
-                     const StartOptions& opts, Progress& progress) {
+                     const StartOptions& opts, Progress& progress, steady_clock::time_point began,
+                     std::vector<std::pair<std::string, milliseconds>> before = {}) {
   SessionPaths p = store.paths(meta.id);
   if (opts.image) meta.image = *opts.image;
   if (opts.cpus) meta.cpus = *opts.cpus;
@@ -213,7 +216,9 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
     bo.timeout = opts.boot_timeout;
     bo.wait_until = opts.wait ? L::ReadyCheck::Agent : L::ReadyCheck::Share;
     bo.qemu_log = p.run() / "qemu.log";
+    steady_clock::time_point qemu_started{};
     bo.on_started = [&](const L::VmHandle& vm) {
+      qemu_started = steady_clock::now();
       meta.qemu_pid = vm.pid;
       meta.qemu_start_time = vm.start_time;
       store.save(lock, meta);
@@ -223,6 +228,7 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
                              : "starting QEMU");
     try {
       L::BootResult r = L::boot_vm(spec, port, bo);
+      auto ready = steady_clock::now();
       progress.done(opts.wait ? "ready" : "running");
       StartResult out;
       out.id = meta.id;
@@ -231,6 +237,11 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
       out.accel_reason = accel.reason;
       out.ready = opts.wait;
       for (const auto& t : r.timings) out.timings.emplace_back(L::to_string(t.check), t.at);
+      milliseconds accounted{0};
+      for (const auto& ph : before) accounted += ph.second;
+      out.phases = std::move(before);
+      out.phases.emplace_back("setup", duration_cast<milliseconds>(qemu_started - began) - accounted);
+      out.phases.emplace_back("boot", duration_cast<milliseconds>(ready - qemu_started));
       return out;
     } catch (const L::BootError& e) {
       progress.done("failed");
@@ -259,6 +270,7 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
 }  // namespace
 
 StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& progress) {
+  auto began = steady_clock::now();
   // Everything that can be checked is checked before anything is created.
   parse_repo_url(req.repo);
   L::NetMode net = net_mode(req.net);
@@ -323,12 +335,14 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
   co.ref = req.ref;
   co.progress = [&](const CloneProgress& cp) { progress.update(describe(cp)); };
   CloneResult cr;
+  auto clone_began = steady_clock::now();
   try {
     cr = clone_repo(req.repo, p.repo(), co);
   } catch (...) {
     progress.done("failed");
     throw;
   }
+  auto cloned = duration_cast<milliseconds>(steady_clock::now() - clone_began);
   progress.done(cr.checked_out + " at " + cr.commit.substr(0, 12));
   meta.repo_url = cr.url;
   meta.checked_out = cr.checked_out;
@@ -337,7 +351,7 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
   SessionLock lock = ns.commit();
   progress.note("session " + meta.id + " created in " + store.dir(meta.id).string());
   try {
-    return start_vm(store, lock, meta, req.start, progress);
+    return start_vm(store, lock, meta, req.start, progress, began, {{"clone", cloned}});
   } catch (...) {
     // Refused before QEMU started (port taken, KVM asked for but unusable,
     // ...): like a failed clone, that leaves nothing behind. A VM that was
@@ -354,6 +368,7 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
 
 StartResult resume(const SessionStore& store, const std::string& id_or_prefix, const StartOptions& opts,
                    Progress& progress) {
+  auto began = steady_clock::now();
   std::string id = store.resolve(id_or_prefix);
   SessionLock lock = store.lock(id);
   Meta meta = store.load(id);
@@ -361,7 +376,7 @@ StartResult resume(const SessionStore& store, const std::string& id_or_prefix, c
     throw Error("session " + id + " is already running (ssh port " + std::to_string(meta.ssh_port) + ")",
                 "attach with 'agent-attach " + id + "', or stop it first with 'agent-stop " + id + "'");
   close_dangling_run(meta, store.paths(id));
-  return start_vm(store, lock, meta, opts, progress);
+  return start_vm(store, lock, meta, opts, progress, began);
 }
 
 StopResult stop(const SessionStore& store, const std::string& id_or_prefix, const L::StopPolicy& policy,

@@ -58,6 +58,10 @@ struct StartResult {
   std::string accel_reason;  // one line: why
   bool ready = false;        // false with --no-wait
   std::vector<std::pair<std::string, std::chrono::milliseconds>> timings;  // check -> when it passed
+  // Where the time went, in order: "clone" (spawn only), "setup" (everything
+  // else before QEMU runs: keys, meta.json, image, accelerator, the share),
+  // "boot" (QEMU started to ready, or to the share with --no-wait).
+  std::vector<std::pair<std::string, std::chrono::milliseconds>> phases;
 };
 
 // Creates the session (clone, keys, env, prompt), then boots it. A failure

@@ -205,6 +205,35 @@ TEST_CASE("a clone can be cancelled and leaves nothing", "[clone]") {
   CHECK_FALSE(fs::exists(dest));
 }
 
+TEST_CASE("a .gitattributes anywhere in the tree still converts line endings", "[clone]") {
+  // Checkouts skip the filters only when nothing could ask for one.
+  avm::TempDir tmp;
+  fs::path origin = tmp.path() / "origin";
+  fs::create_directories(origin / "sub");
+  git(origin, {"init", "-q", "-b", "main"});
+  avm::write_file_atomic(origin / "plain.txt", "a\r\nb\n");
+  avm::write_file_atomic(origin / "sub" / ".gitattributes", "*.txt text eol=crlf\n");
+  avm::write_file_atomic(origin / "sub" / "crlf.txt", "c\nd\n");
+  git(origin, {"add", "-A"});
+  git(origin, {"commit", "-q", "-m", "attributes"});
+  fs::path dest = tmp.path() / "clone";
+  clone_repo(origin.string(), "", dest);
+  CHECK(avm::read_file(dest / "sub" / "crlf.txt") == "c\r\nd\r\n");
+  CHECK(avm::read_file(dest / "plain.txt") == "a\r\nb\n");  // stored bytes, untouched
+
+  // Without any attributes the stored bytes come out as they are.
+  fs::path bare = tmp.path() / "bare";
+  fs::create_directories(bare);
+  git(bare, {"init", "-q", "-b", "main"});
+  avm::write_file_atomic(bare / "mixed.txt", "a\r\nb\n");
+  git(bare, {"add", "-A"});
+  git(bare, {"commit", "-q", "-m", "no attributes"});
+  fs::path dest2 = tmp.path() / "clone2";
+  clone_repo(bare.string(), "", dest2);
+  CHECK(avm::read_file(dest2 / "mixed.txt") == "a\r\nb\n");
+  CHECK(git(dest2, {"status", "--porcelain"}).empty());
+}
+
 TEST_CASE("clone never overwrites an existing destination", "[clone]") {
   TestRepo origin;
   avm::TempDir tmp;
