@@ -1,6 +1,7 @@
 #include "sessions/attach.h"
 
 #include <fcntl.h>
+#include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 #include <poll.h>
 #include <signal.h>
@@ -263,6 +264,30 @@ int attach(const AttachOptions& o) {
   if (!chan || ssh_channel_open_session(chan.get()) != SSH_OK)
     throw Error("cannot open a channel to " + where(o) + ": " + ssh_get_error(session.get()));
 
+  // The remote's output is written out as libssh reads it, from whichever
+  // call reads it: any libssh call may take packets off the socket, and data
+  // left in libssh's buffers is invisible to the poll below (a hang, seen,
+  // with the remote's last output, EOF and close all read and never shown).
+  struct Sink {
+    const AttachOptions* o;
+    bool failed = false;
+  } sink{&o};
+  ssh_channel_callbacks_struct callbacks{};
+  callbacks.userdata = &sink;
+  callbacks.channel_data_function = [](ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr,
+                                       void* userdata) -> int {
+    auto* k = static_cast<Sink*>(userdata);
+    if (k->failed) return 0;
+    if (!write_all(is_stderr ? k->o->err_fd : k->o->out_fd, static_cast<const char*>(data), len)) {
+      k->failed = true;
+      return 0;  // left in libssh's buffer; the loop ends
+    }
+    return static_cast<int>(len);
+  };
+  ssh_callbacks_init(&callbacks);
+  if (ssh_set_channel_callbacks(chan.get(), &callbacks) != SSH_OK)
+    throw Error("cannot set up the channel to " + where(o) + ": " + ssh_get_error(session.get()));
+
   const bool in_tty = ::isatty(o.in_fd) == 1;
   const bool want_pty =
       o.pty == AttachOptions::Pty::Always || (o.pty == AttachOptions::Pty::Auto && in_tty);
@@ -289,33 +314,37 @@ int attach(const AttachOptions& o) {
   int local_signal = 0;
   std::vector<char> buf(32 * 1024);
   for (;;) {
-    // Drain what libssh has (it may hold data the socket no longer shows).
-    bool failed = false;
+    // libssh sends a packet at once only when its last write did not fill the
+    // socket; otherwise it keeps it for its own poll loop to send on POLLOUT.
+    // Ours must do that part, or a window adjust (or the EOF) stays unsent
+    // while both sides wait for the other.
+    ssh_blocking_flush(session.get(), 0);
+    // Let libssh read what the socket has (the output goes to the sink), and
+    // pass on anything it still holds (the sink failed, or came in before it).
+    bool failed = sink.failed;
     for (int is_stderr : {0, 1}) {
-      for (;;) {
+      while (!failed) {
         int n = ssh_channel_read_nonblocking(chan.get(), buf.data(), static_cast<uint32_t>(buf.size()),
                                              is_stderr);
-        if (n == SSH_ERROR) {
-          failed = true;
-          break;
-        }
+        if (n == SSH_ERROR) failed = true;
         if (n <= 0) break;
-        if (!write_all(is_stderr ? o.err_fd : o.out_fd, buf.data(), static_cast<size_t>(n))) {
-          failed = true;
-          break;
-        }
+        failed = !write_all(is_stderr ? o.err_fd : o.out_fd, buf.data(), static_cast<size_t>(n));
       }
     }
+    failed = failed || sink.failed;
     if (g_stop_signal) {
       local_signal = g_stop_signal;
       break;
     }
     if (failed || ssh_channel_is_eof(chan.get()) || ssh_channel_is_closed(chan.get())) break;
 
+    short sock_events = POLLIN;
+    if (ssh_get_poll_flags(session.get()) & SSH_WRITE_PENDING) sock_events |= POLLOUT;
+
     pollfd fds[3];
     nfds_t n = 0;
     fds[n++] = {sig_r.get(), POLLIN, 0};
-    fds[n++] = {ssh_get_fd(session.get()), POLLIN, 0};
+    fds[n++] = {ssh_get_fd(session.get()), sock_events, 0};
     if (stdin_open) fds[n++] = {o.in_fd, POLLIN, 0};
     // Interactive: no deadline on the user's session; the socket closing ends it.
     if (::poll(fds, n, -1) < 0) {
