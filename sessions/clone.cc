@@ -630,10 +630,12 @@ CloneResult clone_repo(std::string_view url_in, const fs::path& dest, const Clon
   git_clone_options co;
   git_clone_options_init(&co, GIT_CLONE_OPTIONS_VERSION);
   co.checkout_opts.checkout_strategy = GIT_CHECKOUT_NONE;  // checked out below, once the ref is known
-  // A plain path: copy the objects (never hard-link them: the guest must not
-  // be able to reach the source's files). file://: go through the transport,
-  // as git does.
-  co.local = st.url.kind == UrlKind::File ? GIT_CLONE_NO_LOCAL : GIT_CLONE_LOCAL_NO_LINKS;
+  // A plain path or a file:// URL: copy the objects (never hard-link them:
+  // the guest must not be able to reach the source's files). git sends
+  // file:// through its pack transport, but libgit2's packs and indexes every
+  // object anew, remapping the pack per object: ten times git's time on a
+  // 10,000-file repository, where the copy is on a par with git's.
+  co.local = GIT_CLONE_LOCAL_NO_LINKS;
   co.fetch_opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL;
   co.fetch_opts.callbacks.transfer_progress = on_transfer;
   co.fetch_opts.callbacks.credentials = on_credentials;
