@@ -1,8 +1,13 @@
 #include "launcher/host.h"
 
+#include <sys/stat.h>
+
+#include <boost/json.hpp>
 #include <cstdio>
 
+#include "launcher/vm_spec.h"
 #include "util/error.h"
+#include "util/file.h"
 #include "util/process.h"
 #include "util/strings.h"
 
@@ -48,6 +53,91 @@ QemuInfo inspect_qemu(const std::string& qemu) {
                 "install a newer qemu-system-x86");
   info.sandbox = run({path->string(), "-sandbox", "on", "-version"}, o).exit_code == 0;
   return info;
+}
+
+namespace {
+
+namespace json = boost::json;
+
+// The cache is a convenience: any failure to read or write it means asking
+// again, never an error.
+std::optional<json::object> load_cache(const std::filesystem::path& file, const std::string& key) {
+  try {
+    auto text = read_file_if_exists(file);
+    if (!text) return std::nullopt;
+    json::value v = json::parse(*text);
+    if (!v.is_object() || v.as_object().if_contains("key") == nullptr ||
+        v.as_object().at("key") != json::value(key))
+      return std::nullopt;
+    return v.as_object();
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+void save_cache(const std::filesystem::path& file, json::object o) {
+  try {
+    make_private_dir(file.parent_path());
+    write_file_atomic(file, json::serialize(o) + "\n", 0644);
+  } catch (const std::exception&) {
+  }
+}
+
+}  // namespace
+
+QemuInfo inspect_qemu_cached(const std::filesystem::path& cache_file, const std::string& qemu) {
+  auto path = find_program(qemu);
+  struct stat st {};
+  if (!path || ::stat(path->c_str(), &st) != 0) return inspect_qemu(qemu);  // its error names the fix
+  std::string key = path->string() + "|" + std::to_string(st.st_ino) + "|" + std::to_string(st.st_size) + "|" +
+                    std::to_string(st.st_ctim.tv_sec) + "." + std::to_string(st.st_ctim.tv_nsec);
+  if (auto o = load_cache(cache_file, key)) {
+    try {
+      QemuInfo info;
+      info.path = *path;
+      info.version = json::value_to<std::string>(o->at("version"));
+      info.package = json::value_to<std::string>(o->at("package"));
+      info.major = json::value_to<int>(o->at("major"));
+      info.minor = json::value_to<int>(o->at("minor"));
+      info.micro = json::value_to<int>(o->at("micro"));
+      info.sandbox = o->at("sandbox").as_bool();
+      return info;
+    } catch (const std::exception&) {
+    }
+  }
+  QemuInfo info = inspect_qemu(path->string());
+  save_cache(cache_file, {{"key", key},
+                          {"version", info.version},
+                          {"package", info.package},
+                          {"major", info.major},
+                          {"minor", info.minor},
+                          {"micro", info.micro},
+                          {"sandbox", info.sandbox}});
+  return info;
+}
+
+std::optional<unsigned long> host_tsc_khz_cached(const std::filesystem::path& cache_file) {
+  std::string boot_id;
+  try {
+    boot_id = trim(read_file_if_exists("/proc/sys/kernel/random/boot_id").value_or(""));
+  } catch (const std::exception&) {
+  }
+  if (boot_id.empty()) return host_tsc_khz();
+  if (auto o = load_cache(cache_file, boot_id)) {
+    try {
+      if (o->at("khz").is_null()) return std::nullopt;
+      return json::value_to<unsigned long>(o->at("khz"));
+    } catch (const std::exception&) {
+    }
+  }
+  auto khz = host_tsc_khz();
+  json::object o{{"key", boot_id}};
+  if (khz)
+    o["khz"] = *khz;
+  else
+    o["khz"] = nullptr;
+  save_cache(cache_file, std::move(o));
+  return khz;
 }
 
 }  // namespace avm::launcher
