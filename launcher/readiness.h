@@ -2,7 +2,8 @@
 // Checks run in order, each retried until it passes or the deadline ends:
 //   qmp (monitor answers) -> share (9p device and tag confirmed through QOM)
 //   -> guest-agent (QGA sync) -> ssh (sshd banner through the forward)
-//   -> agent (tmux session `agent` exists; never the agent's UI).
+//   -> agent (tmux session `agent` exists, read from files in the guest;
+//   never the agent's UI).
 // QEMU exiting at any point ends the wait at once.
 #pragma once
 

@@ -43,12 +43,17 @@ std::string file_tail(const fs::path& p, size_t lines) {
   }
 }
 
-// Readiness asks the guest's own script (exact: the tmux session exists).
-constexpr const char* kAgentStatus = "/usr/libexec/agent-vm/agent-status";
-// Observers read the agent service's cgroup instead: a file read costs a few
-// guest-agent round trips, where starting a process under TCG costs hundreds
-// of milliseconds. "populated 1" while any process of the agent's tmux runs.
+// The agent's state is read from files through the guest agent: a file read
+// costs a few round trips, where starting a process under TCG costs hundreds
+// of milliseconds. The service's cgroup says "populated 1" while any process
+// of the agent's tmux runs; agent-start leaves kAgentSession once tmux has
+// made the session, so both together mean the session exists.
 constexpr const char* kAgentCgroupEvents = "/sys/fs/cgroup/system.slice/agent-vm-agent.service/cgroup.events";
+constexpr const char* kAgentSession = "/run/agent-vm/agent/session";
+// Images from before kAgentSession have only the guest's own script, asked
+// when the cgroup has been populated for a while without the file.
+constexpr const char* kAgentStatus = "/usr/libexec/agent-vm/agent-status";
+constexpr milliseconds kAgentScriptAfter{5000};
 
 }  // namespace
 
@@ -140,6 +145,7 @@ BootResult boot_vm(const VmSpec& spec, PortReservation& port, const BootOptions&
   // A try of one check; the agent check runs a process in the guest, which
   // under TCG, with the agent starting beside it, can take seconds.
   auto step_budget = [](ReadyCheck c) { return milliseconds(c == ReadyCheck::Agent ? 15000 : 3000); };
+  std::optional<Clock::time_point> agent_populated;  // since when the agent's cgroup has processes
 
   for (;;) {
     auto elapsed = duration_cast<milliseconds>(Clock::now() - start);
@@ -200,6 +206,19 @@ BootResult boot_vm(const VmSpec& spec, PortReservation& port, const BootOptions&
           break;
         case ReadyCheck::Agent: {
           if (!qga) qga.emplace(qmp::QgaClient::connect(spec.qga_socket, budget));
+          auto events = qga->read_file(kAgentCgroupEvents, budget);
+          if (!events || events->find("populated 1") == std::string::npos) {
+            agent_populated.reset();
+            detail = "agent-vm-agent.service is not running yet";
+            break;
+          }
+          if (!agent_populated) agent_populated = Clock::now();
+          if (qga->read_file(kAgentSession, budget)) {
+            ok = true;
+            break;
+          }
+          detail = "agent-vm-agent.service is starting tmux";
+          if (Clock::now() - *agent_populated < kAgentScriptAfter) break;
           auto r = qga->exec({kAgentStatus}, budget);
           ok = r.exit_code == 0;
           if (!ok) detail = trim(r.out + r.err);

@@ -42,7 +42,9 @@ std::filesystem::path observe_socket_for(const std::filesystem::path& qmp_socket
 
 struct BootOptions {
   std::chrono::milliseconds timeout{180000};  // whole readiness wait
-  std::chrono::milliseconds retry{250};       // between failed checks
+  // Between failed checks: each try is a connect or a file read, and a later
+  // try adds its wait to the spawn.
+  std::chrono::milliseconds retry{50};
   ReadyCheck wait_until = ReadyCheck::Agent;  // ReadyCheck::Share for --no-wait
   std::filesystem::path qemu_log;             // QEMU's own stderr
   ProgressFn progress;

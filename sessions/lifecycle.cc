@@ -144,7 +144,7 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
   if (opts.cpus) meta.cpus = *opts.cpus;
   if (opts.memory_mib) meta.memory_mib = *opts.memory_mib;
   L::Image image = L::load_image(meta.image);
-  L::QemuInfo qemu = L::inspect_qemu();
+  L::QemuInfo qemu = L::inspect_qemu_cached(cache_dir() / "qemu.json");
 
   // The accelerator: say plainly what was chosen and why.
   L::AccelInputs in;
@@ -189,7 +189,7 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
     spec.initrd = image.initrd;
     spec.rootfs = image.rootfs;
     spec.cmdline = image.cmdline;
-    if (accel.accel == L::Accel::Tcg) spec.tsc_khz = L::host_tsc_khz();
+    if (accel.accel == L::Accel::Tcg) spec.tsc_khz = L::host_tsc_khz_cached(cache_dir() / "tsc.json");
     spec.share_dir = p.dir;
     spec.share_model = L::share_model_for_uid(::geteuid());
     spec.ssh_port = port.port;
