@@ -104,8 +104,12 @@ struct SessionStatus {
   std::optional<long long> pid;
 };
 // Every session, observed concurrently, each within `per_vm_timeout`.
+// Without `ask_guest` only QEMU is asked (its monitor answers from its own
+// main loop; the guest agent needs the guest's vCPU, slow on a busy TCG
+// host): guest and agent are then "-".
 std::vector<SessionStatus> list(const SessionStore& store,
-                                std::chrono::milliseconds per_vm_timeout = std::chrono::milliseconds(3000));
+                                std::chrono::milliseconds per_vm_timeout = std::chrono::milliseconds(3000),
+                                bool ask_guest = true);
 // One session, observed.
 SessionStatus status(const SessionStore& store, const std::string& id_or_prefix,
                      std::chrono::milliseconds timeout = std::chrono::milliseconds(3000));
