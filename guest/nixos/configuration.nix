@@ -37,6 +37,10 @@ in
   # agent-vm-power-button handles the button; logind must not as well.
   services.logind.powerKey = "ignore";
   services.journald.extraConfig = "Storage=volatile\nRuntimeMaxUse=16M";
+  # As guest/common's system.conf.d/agent-vm.conf (the Debian image reads it
+  # there; NixOS writes system.conf from options): a unit that hangs on the
+  # way down is killed after 10 s, well within the host's stop timeout.
+  systemd.extraConfig = "DefaultTimeoutStopSec=10s";
 
   # sshd: the session's host key and client key, copied by agent-vm-setup.
   services.openssh = {

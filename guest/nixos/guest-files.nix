@@ -19,7 +19,7 @@ let
     cp ${common}/rootfs/etc/ssh/sshd_config.d/agent-vm.conf $out/etc/ssh/agent-vm.conf
     chmod -R u+w $out
     patchShebangs $out/libexec
-    sed -i "s|/usr/libexec/agent-vm|$out/libexec/agent-vm|g" $out/lib/systemd/system/*
+    find $out/lib/systemd -type f -exec sed -i "s|/usr/libexec/agent-vm|$out/libexec/agent-vm|g" {} +
   '';
 
   opencode = pkgs.stdenv.mkDerivation {

@@ -26,8 +26,10 @@ for ref in '${common}/initramfs/make-initramfs' '${common}/rootfs/usr/libexec/ag
   grep -qF "$ref" <<<"$all" || fail "the flake does not use $ref"
 done
 # Each shared unit is enabled in the NixOS configuration, as in the Debian image.
+# (Drop-in folders, NAME.d, change units systemd makes itself: nothing to enable.)
 for unit in "$src"/guest/common/rootfs/usr/lib/systemd/system/*; do
   name=$(basename "$unit")
+  [[ "$name" != *.d ]] || continue
   grep -qF "\"$name\"" "$nixdir/configuration.nix" || fail "configuration.nix does not enable $name"
   grep -qF "$name" "$src/guest/debian/customize" || fail "guest/debian/customize does not enable $name"
 done
