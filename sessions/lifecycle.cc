@@ -455,7 +455,7 @@ void remove(const SessionStore& store, const std::string& id_or_prefix, bool for
 
 namespace {
 
-SessionStatus observe(const SessionInfo& info, milliseconds timeout) {
+SessionStatus observe(const SessionInfo& info, milliseconds timeout, bool ask_guest = true) {
   SessionStatus s;
   s.id = info.id;
   if (info.state != SessionInfo::State::Ok || !info.meta) {
@@ -499,6 +499,7 @@ SessionStatus observe(const SessionInfo& info, milliseconds timeout) {
   }
   L::ObserveOptions oo;
   oo.timeout = timeout;
+  oo.guest = ask_guest;
   L::VmObservation o = L::observe_vm(handle_of(m, p), oo);
   using P = L::VmObservation::Process;
   if (o.process == P::Exited) {
@@ -533,13 +534,13 @@ long long age_of(const std::string& iso) {
 
 }  // namespace
 
-std::vector<SessionStatus> list(const SessionStore& store, milliseconds per_vm_timeout) {
+std::vector<SessionStatus> list(const SessionStore& store, milliseconds per_vm_timeout, bool ask_guest) {
   std::vector<SessionInfo> infos = store.list();
   std::vector<std::future<SessionStatus>> futures;
   futures.reserve(infos.size());
   // One thread per session: a hung VM costs its own timeout, not the list's.
   for (const auto& info : infos)
-    futures.push_back(std::async(std::launch::async, [&info, per_vm_timeout] { return observe(info, per_vm_timeout); }));
+    futures.push_back(std::async(std::launch::async, [&info, per_vm_timeout, ask_guest] { return observe(info, per_vm_timeout, ask_guest); }));
   std::vector<SessionStatus> out;
   for (auto& f : futures) {
     SessionStatus s = f.get();
