@@ -65,7 +65,12 @@ std::string random_suffix() {
 
 void write_file_atomic(const fs::path& path, std::string_view data, mode_t mode) {
   fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
-  fs::path tmp = dir / ("." + path.filename().string() + ".tmp-" + random_suffix());
+  // Built by appending: GCC 12's -Wrestrict misfires on "." + std::string&&.
+  std::string name = ".";
+  name += path.filename().string();
+  name += ".tmp-";
+  name += random_suffix();
+  fs::path tmp = dir / name;
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (!fd) throw_errno("cannot create " + tmp.string());
   try {
