@@ -2,7 +2,9 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>
 #endif
@@ -137,8 +139,11 @@ std::vector<std::string> qemu_argv(const VmSpec& s) {
 std::optional<unsigned long> host_tsc_khz() {
 #if defined(__x86_64__) || defined(__i386__)
   // Under TCG the guest's TSC is the host's, so measure what this process
-  // sees: TSC ticks against CLOCK_MONOTONIC_RAW over 20 ms, best of three
-  // (the shortest window is the one least disturbed by preemption).
+  // sees: TSC ticks against CLOCK_MONOTONIC_RAW over 20 ms windows. A window
+  // counts only when each end's TSC read sits between two clock reads taken
+  // within 2 us of each other: a preemption there would skew it by
+  // milliseconds (25% of the window), and a wrong hint is worse than none.
+  // The median of three good windows, out of at most twelve tries.
   std::optional<std::string> cpuinfo;
   try {
     cpuinfo = read_file_if_exists("/proc/cpuinfo");
@@ -150,8 +155,8 @@ std::optional<unsigned long> host_tsc_khz() {
     clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
     return static_cast<long double>(ts.tv_sec) * 1e9L + ts.tv_nsec;
   };
-  long double best = 0;
-  for (int i = 0; i < 3; ++i) {
+  std::vector<long double> good;
+  for (int i = 0; i < 12 && good.size() < 3; ++i) {
     long double t0 = now_ns();
     unsigned long long c0 = __rdtsc();
     long double t0b = now_ns();
@@ -160,13 +165,14 @@ std::optional<unsigned long> host_tsc_khz() {
     long double t1 = now_ns();
     unsigned long long c1 = __rdtsc();
     long double t1b = now_ns();
-    long double khz = static_cast<long double>(c1 - c0) / (((t1 + t1b) - (t0 + t0b)) / 2.0L) * 1e6L;
-    // Windows where the reads were far apart (preempted) are less exact.
-    long double slop = (t0b - t0) + (t1b - t1);
-    if (best == 0 || slop < 2000) best = khz;
+    if (t0b - t0 > 2000 || t1b - t1 > 2000) continue;
+    good.push_back(static_cast<long double>(c1 - c0) / (((t1 + t1b) - (t0 + t0b)) / 2.0L) * 1e6L);
   }
-  if (best <= 0) return std::nullopt;
-  return static_cast<unsigned long>(std::llround(best));
+  if (good.size() < 3) return std::nullopt;
+  std::sort(good.begin(), good.end());
+  long double khz = good[1];
+  if (khz <= 0) return std::nullopt;
+  return static_cast<unsigned long>(std::llround(khz));
 #else
   return std::nullopt;
 #endif
