@@ -82,9 +82,9 @@ int main(int argc, char** argv) {
   // Stamping a 10,000-file repo for mapped-xattr (QEMU as root).
   avm::TempDir t("share-bench");
   for (int d = 0; d < 100; ++d) {
-    auto dir = t.path() / "repo" / ("dir" + std::to_string(d));
+    auto dir = t.path() / "repo" / (std::string("dir") += std::to_string(d));
     std::filesystem::create_directories(dir);
-    for (int f = 0; f < 100; ++f) avm::write_file_atomic(dir / ("f" + std::to_string(f)), "x");
+    for (int f = 0; f < 100; ++f) avm::write_file_atomic(dir / (std::string("f") += std::to_string(f)), "x");
   }
   auto s0 = clock_type::now();
   avm::launcher::prepare_share_for_guest(t.path());

@@ -19,7 +19,10 @@ namespace {
 void answer_sync(FakeConn& c, const json::object& req, bool echo_id = true) {
   json::object o{{"return", req.at("arguments").at("id")}};
   if (echo_id) o["id"] = req.at("id");
-  c.send("\xff" + json::serialize(o) + "\n");
+  std::string frame(1, '\xff');
+  frame += json::serialize(o);
+  frame += '\n';
+  c.send(frame);
 }
 
 void sync_up(FakeConn& c) { answer_sync(c, c.expect("guest-sync-delimited")); }

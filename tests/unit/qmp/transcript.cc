@@ -31,7 +31,7 @@ Transcript Transcript::load(const std::string& file) {
   while (std::getline(in, line)) {
     if (line.empty() || line[0] == '#') continue;
     if (line == "@eol crlf") { t.eol = "\r\n"; continue; }
-    if (line == "@eol lf") { t.eol = "\n"; continue; }
+    if (line == "@eol lf") { t.eol.assign(1, '\n'); continue; }
     if (line == "@close") { t.steps.push_back({Step::Kind::Close, {}, {}}); continue; }
     auto sp = line.find(' ');
     std::string tag = line.substr(0, sp), rest = sp == std::string::npos ? "" : line.substr(sp + 1);
