@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <limits>
 
+#include "qmp/fields.h"
 #include "util/file.h"
 
 namespace avm::sessions {
@@ -25,20 +26,6 @@ constexpr std::pair<Intent, std::string_view> kIntents[] = {
     {Intent::Stopped, "stopped"},
     {Intent::Failed, "failed"},
 };
-
-std::string_view kind_name(json::kind k) {
-  switch (k) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return "a boolean";
-    case json::kind::int64:
-    case json::kind::uint64:
-    case json::kind::double_: return "a number";
-    case json::kind::string: return "a string";
-    case json::kind::array: return "an array";
-    case json::kind::object: return "an object";
-  }
-  return "something else";
-}
 
 // Typed, checked access to one JSON object; every failure is MetaCorrupt
 // naming the field by its path ("history[1].how").
@@ -88,7 +75,7 @@ class Fields {
   [[noreturn]] static void fail(const std::string& field, std::string_view want,
                                 const json::value& got) {
     throw MetaCorrupt("'" + field + "' should be " + std::string(want) + ", not " +
-                      std::string(kind_name(got.kind())));
+                      qmp::kind_name(got));
   }
 
  private:
