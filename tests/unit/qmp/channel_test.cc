@@ -44,7 +44,7 @@ Channel connect(const FakeServer& server, Recorder& peer, bool garbage_breaks = 
 
 }  // namespace
 
-TEST_CASE("a reply is paired with its command by id; events and other replies go to the peer", "[channel]") {
+TEST_CASE("a reply is paired with its command by id, events and other replies go to the peer", "[channel]") {
   FakeServer server([](FakeConn& c) {
     auto req = c.expect("query-status");
     c.event("RESUME");
@@ -101,7 +101,7 @@ TEST_CASE("the peer may take a reply without the id in flight", "[channel]") {
   CHECK(server.finish() == "");
 }
 
-TEST_CASE("a close is Closed, and names the channel; sending afterwards is a ClosedError", "[channel]") {
+TEST_CASE("a close is Closed and names the channel, and sending afterwards is a ClosedError", "[channel]") {
   FakeServer server([](FakeConn& c) {
     c.expect("x");
     c.send(R"({"return": )");
