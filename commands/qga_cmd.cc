@@ -5,7 +5,7 @@
 
 #include "commands/command.h"
 #include "commands/render.h"
-#include "qmp/json_text.h"
+#include "json/text.h"
 #include "qmp/qga_client.h"
 #include "util/error.h"
 
@@ -66,7 +66,7 @@ class QgaCommand final : public Command {
       result = qga.execute(command_, std::move(args), std::max(remaining(deadline), Ms(1)));
     else
       qga.execute_no_reply(command_, std::move(args), Ms(1000));
-    std::cout << (compact_ ? json::serialize(result) : pretty_json(result)) << std::endl;
+    std::cout << (compact_ ? json::serialize(result) : avm::json::pretty_json(result)) << std::endl;
     return 0;
   }
 

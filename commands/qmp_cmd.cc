@@ -7,7 +7,7 @@
 
 #include "commands/command.h"
 #include "commands/render.h"
-#include "qmp/json_text.h"
+#include "json/text.h"
 #include "qmp/qmp_client.h"
 #include "util/error.h"
 
@@ -104,7 +104,7 @@ class QmpCommand final : public Command {
 
  private:
   void print(const json::value& v) const {
-    std::cout << (compact_ ? json::serialize(v) : avm::qmp::pretty_json(v)) << std::endl;
+    std::cout << (compact_ ? json::serialize(v) : avm::json::pretty_json(v)) << std::endl;
   }
 
   int stream(avm::qmp::QmpClient& qmp) {

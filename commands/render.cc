@@ -1,6 +1,6 @@
 #include "commands/render.h"
 
-#include "qmp/json_text.h"
+#include "json/text.h"
 #include "util/error.h"
 
 #include <algorithm>
@@ -49,8 +49,6 @@ void print_table(std::ostream& out, const std::vector<std::string>& header,
   for (const auto& r : rows) line(r);
 }
 
-std::string pretty_json(const json::value& v) { return qmp::pretty_json(v) + "\n"; }
-
 json::object parse_command_arguments(const std::string& text, const std::string& command) {
   if (text.empty()) return {};
   boost::system::error_code ec;
@@ -61,6 +59,6 @@ json::object parse_command_arguments(const std::string& text, const std::string&
   return std::move(v.get_object());
 }
 
-void print_json(std::ostream& out, const json::value& v) { out << pretty_json(v); }
+void print_json(std::ostream& out, const json::value& v) { out << avm::json::pretty_json(v) << "\n"; }
 
 }  // namespace avm::cmd

@@ -17,7 +17,6 @@ void print_table(std::ostream& out, const std::vector<std::string>& header,
 
 // Pretty-printed JSON with a trailing newline (2-space indent).
 void print_json(std::ostream& out, const boost::json::value& v);
-std::string pretty_json(const boost::json::value& v);
 
 // The [json-arguments] of `agent-vm qmp/qga`: empty, or a JSON object;
 // avm::Error naming `command` otherwise.

@@ -15,7 +15,8 @@
 #include <map>
 #include <sstream>
 
-#include "qmp/json_text.h"
+#include "json/fields.h"
+#include "json/text.h"
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/file.h"
@@ -36,24 +37,21 @@ namespace {
 
 constexpr const char* kBuildHint = "run 'agent-vm image build'";
 
-std::string str_field(const json::object& m, const char* key, const std::string& what,
-                      bool required = true) {
-  auto it = m.find(key);
-  if (it == m.end() || it->value().is_null()) {
-    if (!required) return {};
-    throw Error(what + ": manifest.json has no '" + key + "'",
-                "rebuild it with 'agent-vm image build --force' (or import it again)");
-  }
-  if (!it->value().is_string())
-    throw Error(what + ": manifest.json field '" + key + "' is not a string",
-                "rebuild it with 'agent-vm image build --force' (or import it again)");
-  return std::string(it->value().as_string());
+constexpr const char* kRebuildHint = "rebuild it with 'agent-vm image build --force' (or import it again)";
+
+// The manifest's one translation of a field error into an avm::Error.
+[[noreturn]] void raise_manifest_error(const std::string& what, const avm::json::FieldError& e) {
+  if (e.problem() == avm::json::FieldError::Problem::Missing)
+    throw Error(what + ": manifest.json has no '" + e.path() + "'", kRebuildHint);
+  throw Error(what + ": manifest.json field '" + e.path() + "' is not " +
+                  (e.expected().empty() ? std::string("valid") : e.expected()),
+              kRebuildHint);
 }
 
 // A file the manifest names: a plain name inside the image folder.
-fs::path member(const json::object& m, const char* key, const fs::path& dir,
+fs::path member(const avm::json::Fields& m, const char* key, const fs::path& dir,
                 const std::string& what) {
-  std::string rel = str_field(m, key, what);
+  std::string rel = m.str(key);
   fs::path p(rel);
   if (rel.empty() || p.is_absolute() || rel.find("..") != std::string::npos)
     throw Error(what + ": manifest.json field '" + key + "' must name a file inside " +
@@ -63,7 +61,7 @@ fs::path member(const json::object& m, const char* key, const fs::path& dir,
   std::error_code ec;
   if (!fs::is_regular_file(full, ec))
     throw Error(what + ": the " + key + " file " + full.string() + " named by manifest.json is missing",
-                "rebuild it with 'agent-vm image build --force' (or import it again)");
+                kRebuildHint);
   return full;
 }
 
@@ -194,7 +192,7 @@ Image parse_manifest(const json::object& m, const fs::path& dir, const std::stri
   img.dir = fs::absolute(dir).lexically_normal();
   // Boost.JSON reads 1e400 as infinity and writes it as `Infinity`: an
   // import would store a manifest that no longer parses.
-  if (!qmp::finite_numbers(m))
+  if (!avm::json::finite_numbers(m))
     throw Error(what + ": manifest.json holds a number beyond the range of a double",
                 "fix the manifest, or rebuild the image with 'agent-vm image build --force'");
   if (auto it = m.find("schema"); it != m.end()) {
@@ -203,15 +201,21 @@ Image parse_manifest(const json::object& m, const fs::path& dir, const std::stri
                       ", this agent-vm reads schema " + std::to_string(kManifestSchema),
                   "upgrade agent-vm, or rebuild the image with this one");
   }
-  img.kernel = member(m, "kernel", img.dir, what);
-  img.initrd = member(m, "initrd", img.dir, what);
-  img.rootfs = member(m, "rootfs", img.dir, what);
-  img.cmdline = str_field(m, "cmdline", what);
-  img.source = str_field(m, "source", what);
-  img.opencode_version = str_field(m, "opencode_version", what);
-  img.built = str_field(m, "built", what, false);
-  img.input_digest = str_field(m, "input_digest", what, false);
-  img.name = str_field(m, "name", what, false);
+  try {
+    // A null field is the same as an absent one.
+    avm::json::Fields f(m, "", {avm::json::Null::Absent});
+    img.kernel = member(f, "kernel", img.dir, what);
+    img.initrd = member(f, "initrd", img.dir, what);
+    img.rootfs = member(f, "rootfs", img.dir, what);
+    img.cmdline = f.str("cmdline");
+    img.source = f.str("source");
+    img.opencode_version = f.str("opencode_version");
+    img.built = f.opt_str("built").value_or("");
+    img.input_digest = f.opt_str("input_digest").value_or("");
+    img.name = f.opt_str("name").value_or("");
+  } catch (const avm::json::FieldError& e) {
+    raise_manifest_error(what, e);
+  }
   img.manifest = m;
   return img;
 }

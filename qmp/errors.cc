@@ -28,6 +28,26 @@ CommandError::CommandError(std::string command, std::string error_class, std::st
       class_(std::move(error_class)),
       desc_(std::move(desc)) {}
 
+void raise_protocol_error(const avm::json::FieldError& e) {
+  using Problem = avm::json::FieldError::Problem;
+  if (e.problem() == Problem::Missing) throw ProtocolError(e.parent() + " has no '" + e.key() + "'");
+  // The value itself ("reply is a string, not an object") or an element.
+  if (e.key().empty() || e.key().front() == '[') throw ProtocolError(e.path() + " " + e.reason());
+  throw ProtocolError(e.parent() + ": '" + e.key() + "' " + e.reason());
+}
+
+namespace {
+constexpr avm::json::Policy kPeer{avm::json::Null::Error, &raise_protocol_error};
+}  // namespace
+
+avm::json::Fields fields(const boost::json::value& v, std::string what) {
+  return avm::json::Fields(v, std::move(what), kPeer);
+}
+
+avm::json::Fields fields(const boost::json::object& o, std::string what) {
+  return avm::json::Fields(o, std::move(what), kPeer);
+}
+
 TimeoutError::TimeoutError(const std::string& waiting_for, std::chrono::milliseconds waited,
                            std::string hint)
     : Error("timed out after " + std::to_string(waited.count()) + " ms waiting for " + waiting_for,

@@ -2,9 +2,13 @@
 // front end prints what() and hint() without knowing which it got.
 #pragma once
 
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <chrono>
 #include <string>
+#include <string_view>
 
+#include "json/fields.h"
 #include "util/error.h"
 
 namespace avm::qmp {
@@ -54,5 +58,26 @@ class ConnectError : public Error {
  public:
   using Error::Error;
 };
+
+// The fields of a JSON value a peer sent, read with qmp's rules: null is a
+// value like another (a null where a string belongs is wrong), and every
+// json::FieldError is a ProtocolError saying "reply has no 'status'",
+// "reply: 'running' is a string, not a boolean", "reply.qemu: 'major' is
+// out of range (-1)". `what` names the value ("reply", "event SHUTDOWN data").
+avm::json::Fields fields(const boost::json::value& v, std::string what);
+avm::json::Fields fields(const boost::json::object& o, std::string what);
+// The ProtocolError for a FieldError (the policy's raise; throws it).
+[[noreturn]] void raise_protocol_error(const avm::json::FieldError& e);
+
+// Runs `parse` and prefixes any ProtocolError with "<command>: ", as
+// libvirt's monitor code does ("query-status: reply has no 'status'").
+template <class F>
+auto with_context(std::string_view command, F&& parse) -> decltype(parse()) {
+  try {
+    return parse();
+  } catch (const ProtocolError& e) {
+    throw ProtocolError(std::string(command) + ": " + e.what(), e.hint());
+  }
+}
 
 }  // namespace avm::qmp

@@ -1,20 +1,19 @@
 #include "qmp/events.h"
 
 #include "qmp/errors.h"
-#include "qmp/fields.h"
 
 namespace avm::qmp {
 
 namespace json = boost::json;
 
 Event parse_event(const json::object& message) {
-  Fields m(message, "event");
+  auto m = fields(message, "event");
   Event e;
   e.name = m.str("event");
-  Fields ts(m.value("timestamp"), "event " + e.name + " timestamp");
+  auto ts = fields(m.value("timestamp"), "event " + e.name + " timestamp");
   e.ts_seconds = ts.int64("seconds");
   e.ts_micros = ts.int64("microseconds");
-  if (m.has("data")) e.data = m.obj("data");
+  if (auto data = m.opt_obj("data")) e.data = data->object();
   return e;
 }
 
@@ -57,13 +56,13 @@ void expect_name(const Event& e, std::string_view name) {
 
 ShutdownEvent ShutdownEvent::from(const Event& e) {
   expect_name(e, "SHUTDOWN");
-  Fields d(e.data, "event SHUTDOWN data");
+  auto d = fields(e.data, "event SHUTDOWN data");
   return {d.boolean("guest"), d.str("reason")};
 }
 
 ResetEvent ResetEvent::from(const Event& e) {
   expect_name(e, "RESET");
-  Fields d(e.data, "event RESET data");
+  auto d = fields(e.data, "event RESET data");
   return {d.boolean("guest"), d.str("reason")};
 }
 
@@ -84,16 +83,16 @@ PowerdownEvent PowerdownEvent::from(const Event& e) {
 
 GuestPanickedEvent GuestPanickedEvent::from(const Event& e) {
   expect_name(e, "GUEST_PANICKED");
-  Fields d(e.data, "event GUEST_PANICKED data");
+  auto d = fields(e.data, "event GUEST_PANICKED data");
   GuestPanickedEvent g;
   g.action = d.str("action");
-  if (const auto* info = d.opt_obj("info")) g.info = *info;
+  if (auto info = d.opt_obj("info")) g.info = info->object();
   return g;
 }
 
 DeviceDeletedEvent DeviceDeletedEvent::from(const Event& e) {
   expect_name(e, "DEVICE_DELETED");
-  Fields d(e.data, "event DEVICE_DELETED data");
+  auto d = fields(e.data, "event DEVICE_DELETED data");
   return {d.opt_str("device"), d.str("path")};
 }
 

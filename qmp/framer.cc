@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "qmp/json_text.h"
+#include "json/text.h"
 
 namespace avm::qmp {
 
@@ -136,7 +136,7 @@ void Framer::feed(std::string_view bytes, std::vector<Frame>& out) {
       parser_.reset();
       size_ = 0;
       state_ = State::Between;
-      if (!finite_numbers(f.value)) {
+      if (!avm::json::finite_numbers(f.value)) {
         // Boost.JSON read a number like 1e400 as infinity; written again it
         // would be `Infinity`, which is not JSON. QEMU never sends one.
         fail("malformed JSON (a number beyond the range of a double) in the message before " +

@@ -2,8 +2,8 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "json/text.h"
 #include "qmp/errors.h"
-#include "qmp/fields.h"
 
 namespace avm::qmp {
 
@@ -37,7 +37,7 @@ std::string shorten(const json::value& v) {
 
 Message classify(json::value message) {
   if (!message.is_object())
-    throw ProtocolError(std::string("a message is ") + kind_name(message) + ", not an object");
+    throw ProtocolError(std::string("a message is ") + avm::json::kind_name(message) + ", not an object");
   json::object& o = message.get_object();
   Message m;
   if (o.contains("QMP")) {
@@ -59,7 +59,7 @@ Message classify(json::value message) {
     m.reply.ok = true;
     m.reply.result = std::move(o["return"]);
   } else {
-    Fields err(o["error"], "error reply");
+    auto err = fields(o["error"], "error reply");
     m.reply.ok = false;
     m.reply.error_class = err.str("class");
     m.reply.error_desc = err.str("desc");

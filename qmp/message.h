@@ -5,11 +5,15 @@
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include <boost/json/value_to.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "json/text.h"
+#include "qmp/errors.h"
 #include "qmp/events.h"
 
 namespace avm::qmp {
@@ -43,5 +47,23 @@ Message classify(boost::json::value message);
 // `peer` names who answered in the error ("QEMU", "guest agent").
 boost::json::value result_or_throw(Reply reply, std::string_view command,
                                    std::string_view peer = "QEMU");
+
+// A command's result as T (Boost.JSON value_to), or as a list of T; a
+// ProtocolError names the command ("query-status: reply has no 'status'").
+template <class T>
+T typed(std::string_view command, const boost::json::value& v) {
+  return with_context(command, [&] { return boost::json::value_to<T>(v); });
+}
+
+template <class T>
+std::vector<T> typed_list(std::string_view command, const boost::json::value& v) {
+  return with_context(command, [&] {
+    if (!v.is_array())
+      throw ProtocolError(std::string("reply is ") + avm::json::kind_name(v) + ", not an array");
+    std::vector<T> out;
+    for (const auto& item : v.get_array()) out.push_back(boost::json::value_to<T>(item));
+    return out;
+  });
+}
 
 }  // namespace avm::qmp

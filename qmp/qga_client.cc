@@ -6,8 +6,8 @@
 #include <thread>
 
 #include "qmp/base64.h"
-#include "qmp/fields.h"
-#include "qmp/framer.h"
+#include "json/text.h"
+#include "qmp/channel.h"
 #include "qmp/message.h"
 #include "qmp/transport.h"
 
@@ -32,25 +32,26 @@ std::uint64_t random_base() {
 
 }  // namespace
 
-struct QgaClient::Impl {
-  explicit Impl(Transport t) : transport(std::move(t)) {}
+// The guest agent on the channel: guest-sync-delimited (0xFF, then a fresh
+// id the agent echoes back as its result) before the first command and
+// after anything that may have left the stream out of step (a timeout,
+// malformed data); replies to nothing in flight are counted as stale.
+struct QgaClient::Impl final : Channel::Peer {
+  explicit Impl(Transport t)
+      : channel(std::move(t),
+                {.framer = FramerOptions{.sentinel = true},
+                 .garbage_breaks = false,
+                 .name = "guest agent socket",
+                 .closed_hint = kClosedHint,
+                 .garbage_hint = "the next command resynchronises with the agent"},
+                *this, random_base()) {}
 
-  Transport transport;
-  Framer framer{FramerOptions{.sentinel = true}};
-  std::uint64_t next_id = random_base();
+  Channel channel;
   bool is_synced = false;
-  bool echoes_ids = true;                 // learnt from the sync reply
-  std::deque<std::uint64_t> sync_ids;     // recent sync ids: their late replies are stale
+  bool echoes_ids = true;              // learnt from the sync reply
+  std::deque<std::uint64_t> sync_ids;  // recent sync ids: their late replies are stale
   bool syncing = false;
-  std::optional<std::uint64_t> pending;   // command in flight
-  std::optional<Reply> reply;
-  std::optional<std::string> garbage;     // malformed data while a command was in flight
-  bool closed = false;
   std::uint64_t stale = 0;
-  std::string rbuf;
-  std::vector<Frame> frames;
-
-  std::string where() const { return transport.path().string(); }
 
   bool is_sync_id(const json::value& v) const {
     std::optional<std::uint64_t> n;
@@ -59,119 +60,67 @@ struct QgaClient::Impl {
     return n && std::find(sync_ids.begin(), sync_ids.end(), *n) != sync_ids.end();
   }
 
-  void route(Frame& f) {
-    if (f.kind == Frame::Kind::Sentinel) return;  // the framer has reset
-    if (f.kind == Frame::Kind::Error) {
-      // The framer now discards up to the next sentinel; only a sync brings one.
-      is_synced = false;
-      if (pending) garbage = f.error;
-      return;
-    }
-    Message m;
-    try {
-      m = classify(std::move(f.value));
-    } catch (const ProtocolError& e) {
-      is_synced = false;
-      if (pending) garbage = e.what();
-      return;
-    }
-    if (m.kind != Message::Kind::Reply) {
-      ++stale;  // the agent sends no greeting and no events
-      return;
-    }
-    Reply& r = m.reply;
+  void message(Message&) override { ++stale; }  // the agent sends no greeting and no events
+
+  // The framer now discards up to the next sentinel; only a sync brings one.
+  void garbage(const std::string&) override { is_synced = false; }
+
+  bool take_unmatched(const Reply& r) override {
     if (syncing) {
+      // The answer to any recent sync will do: the stream is in step after it.
       if (r.ok && is_sync_id(r.result)) {
         is_synced = true;
         echoes_ids = r.id.has_value();
         syncing = false;
-      } else {
-        ++stale;
+        return true;
       }
-      return;
-    }
-    if (pending && r.our_id() == pending) {
-      reply = std::move(r);
-      return;
+      ++stale;
+      return false;
     }
     // An agent that does not echo ids (older than QEMU 2.12) answers in
     // order: take its id-less reply, unless it is a late sync answer.
-    if (pending && !echoes_ids && !r.id && !(r.ok && is_sync_id(r.result))) {
-      reply = std::move(r);
-      return;
-    }
+    if (channel.awaiting() && !echoes_ids && !r.id && !(r.ok && is_sync_id(r.result))) return true;
     ++stale;
+    return false;
   }
-
-  template <class Done>
-  bool pump(Done done, Clock::time_point deadline) {
-    while (!done()) {
-      if (closed) return false;
-      rbuf.clear();
-      auto st = transport.read_some(rbuf, deadline);
-      if (st == Transport::Read::Timeout) return false;
-      if (st == Transport::Read::Closed) {
-        closed = true;
-        transport.close();
-        return done();
-      }
-      frames.clear();
-      framer.feed(rbuf, frames);
-      for (auto& f : frames) route(f);
-    }
-    return true;
-  }
-
-  void write(const std::string& bytes, const std::string& command, Clock::time_point deadline) {
-    try {
-      transport.write(bytes, deadline);
-    } catch (const ClosedError&) {
-      closed = true;
-      throw ClosedError("'" + command + "': the guest agent socket " + where() + " closed", kClosedHint);
-    } catch (const TimeoutError& e) {
-      closed = true;
-      throw TimeoutError("the guest agent socket " + where() + " to accept '" + command + "'",
-                         e.waited(), "QEMU is not reading the socket: it may be hung");
-    }
-  }
-
-  std::uint64_t fresh_id() { return next_id++; }
 
   void sync(Ms timeout) {
     auto start = Clock::now();
     auto deadline = start + timeout;
-    if (closed) throw ClosedError("the guest agent socket " + where() + " is closed", kClosedHint);
+    channel.check_usable("guest-sync-delimited");
     // Everything buffered or in flight before the sentinel is stale.
-    framer.discard_until_sentinel();
+    channel.framer().discard_until_sentinel();
     is_synced = false;
     syncing = true;
-    reply.reset();
     Ms interval(250);
     bool first = true;
     for (;;) {
-      std::uint64_t id = fresh_id();
+      std::uint64_t id = channel.fresh_id();
       sync_ids.push_back(id);
       if (sync_ids.size() > 64) sync_ids.pop_front();
       // 0xFF first (once): it makes the agent drop a half-read request left
       // by an earlier client. qemu-ga answers it with an id-less error,
       // which comes before the sentinel and is discarded.
-      std::string bytes = first ? "\xff" : "";
-      bytes += make_request("guest-sync-delimited", json::object{{"id", id}}, id);
-      bytes += "\n";
-      write(bytes, "guest-sync-delimited", deadline);
-      first = false;
-      auto attempt = std::min(deadline, Clock::now() + interval);
-      pump([&] { return is_synced; }, attempt);
-      if (is_synced) return;
-      if (closed) {
+      try {
+        channel.send("guest-sync-delimited", json::object{{"id", id}}, id, deadline, first ? "\xff" : "");
+      } catch (...) {
         syncing = false;
-        throw ClosedError("the guest agent socket " + where() +
-                              " closed while waiting for guest-sync-delimited",
-                          kClosedHint);
+        throw;
+      }
+      first = false;
+      // Whichever sync's answer comes (see take_unmatched), not only this one's.
+      auto wait = channel.await_reply(std::nullopt, std::min(deadline, Clock::now() + interval));
+      if (wait == Channel::Wait::Reply) {
+        channel.take_reply();
+        return;
+      }
+      if (channel.closed()) {
+        syncing = false;
+        channel.fail(Channel::Wait::Closed, "guest-sync-delimited", start, kAgentHint);
       }
       if (Clock::now() >= deadline) {
         syncing = false;
-        throw TimeoutError("the guest agent to answer guest-sync-delimited on " + where(),
+        throw TimeoutError("the guest agent to answer guest-sync-delimited on " + channel.where(),
                            elapsed_since(start), kAgentHint);
       }
       interval = std::min(interval * 2, Ms(2000));
@@ -182,36 +131,17 @@ struct QgaClient::Impl {
     std::string command(command_sv);
     auto start = Clock::now();
     auto deadline = start + timeout;
-    if (closed) throw ClosedError("cannot send '" + command + "': the guest agent socket " + where() +
-                                      " is closed", kClosedHint);
+    channel.check_usable(command);
     if (!is_synced) sync(remaining(deadline));
-    std::uint64_t id = fresh_id();
-    pending = id;
-    reply.reset();
-    garbage.reset();
-    write(make_request(command, args, id) + "\n", command, deadline);
-    bool ok = pump([&] { return reply.has_value() || garbage.has_value(); }, deadline);
-    pending.reset();
-    if (garbage) {
-      is_synced = false;
-      std::string why = *garbage;
-      garbage.reset();
-      throw ProtocolError(command + ": malformed data from the guest agent on " + where() + ": " + why,
-                          "the next command resynchronises with the agent");
-    }
-    if (!ok) {
+    std::uint64_t id = channel.fresh_id();
+    channel.send(command, args, id, deadline);
+    auto wait = channel.await_reply(id, deadline);
+    if (wait != Channel::Wait::Reply) {
       // A late reply must not be taken for the next command's: resync first.
       is_synced = false;
-      if (closed)
-        throw ClosedError("the guest agent socket " + where() + " closed while waiting for the reply to '" +
-                              command + "'",
-                          kClosedHint);
-      throw TimeoutError("the guest agent's reply to '" + command + "' on " + where(), elapsed_since(start),
-                         kAgentHint);
+      channel.fail(wait, "the reply to '" + command + "'", start, kAgentHint);
     }
-    Reply r = std::move(*reply);
-    reply.reset();
-    return result_or_throw(std::move(r), command, "guest agent");
+    return result_or_throw(channel.take_reply(), command, "guest agent");
   }
 };
 
@@ -232,15 +162,6 @@ json::value QgaClient::execute(std::string_view command, json::object args, Ms t
   return impl_->execute(command, args, timeout);
 }
 
-namespace {
-
-template <class T>
-T typed(std::string_view command, const json::value& v) {
-  return with_context(command, [&] { return json::value_to<T>(v); });
-}
-
-}  // namespace
-
 void QgaClient::ping(Ms t) { execute("guest-ping", {}, t); }
 GuestInfo QgaClient::info(Ms t) { return typed<GuestInfo>("guest-info", execute("guest-info", {}, t)); }
 OsInfo QgaClient::osinfo(Ms t) { return typed<OsInfo>("guest-get-osinfo", execute("guest-get-osinfo", {}, t)); }
@@ -250,7 +171,7 @@ std::int64_t QgaClient::get_time(Ms t) {
   if (v.is_int64()) return v.get_int64();
   if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(INT64_MAX))
     return static_cast<std::int64_t>(v.get_uint64());
-  throw ProtocolError(std::string("guest-get-time: reply is ") + kind_name(v) + ", not an integer");
+  throw ProtocolError(std::string("guest-get-time: reply is ") + avm::json::kind_name(v) + ", not an integer");
 }
 
 std::optional<std::string> QgaClient::read_file(std::string_view path, Ms timeout, std::size_t max_bytes) {
@@ -258,7 +179,7 @@ std::optional<std::string> QgaClient::read_file(std::string_view path, Ms timeou
   std::int64_t handle;
   try {
     json::value h = execute("guest-file-open", json::object{{"path", path}, {"mode", "r"}}, remaining(deadline));
-    if (!h.is_int64()) throw ProtocolError(std::string("guest-file-open: reply is ") + kind_name(h) + ", not a handle");
+    if (!h.is_int64()) throw ProtocolError(std::string("guest-file-open: reply is ") + avm::json::kind_name(h) + ", not a handle");
     handle = h.get_int64();
   } catch (const CommandError&) {
     return std::nullopt;
@@ -270,7 +191,7 @@ std::optional<std::string> QgaClient::read_file(std::string_view path, Ms timeou
       json::value r = execute("guest-file-read", json::object{{"handle", handle}, {"count", 65536}},
                               remaining(deadline));
       auto chunk = with_context("guest-file-read", [&] {
-        Fields f(r, "reply");
+        auto f = fields(r, "reply");
         auto text = base64_decode(f.str("buf-b64"));
         if (!text) throw ProtocolError("guest-file-read: 'buf-b64' is not base64");
         return std::make_pair(std::move(*text), f.boolean("eof"));
@@ -294,7 +215,7 @@ std::optional<std::string> QgaClient::read_file(std::string_view path, Ms timeou
 
 std::int64_t QgaClient::exec_start(const GuestExecArgs& args, Ms t) {
   json::value v = execute("guest-exec", json::value_from(args).as_object(), t);
-  return with_context("guest-exec", [&] { return Fields(v, "reply").int64("pid"); });
+  return with_context("guest-exec", [&] { return fields(v, "reply").int64("pid"); });
 }
 
 ExecStatus QgaClient::exec_status(std::int64_t pid, Ms t) {
@@ -342,19 +263,13 @@ void QgaClient::execute_no_reply(std::string_view command_sv, json::object args,
   Impl& m = *impl_;
   std::string command(command_sv);
   auto deadline = Clock::now() + refusal_wait + Ms(5000);
-  if (m.closed) throw ClosedError("the guest agent socket " + m.where() + " is closed", kClosedHint);
+  m.channel.check_usable(command);
   if (!m.is_synced) m.sync(remaining(deadline));
-  std::uint64_t id = m.fresh_id();
-  m.pending = id;
-  m.reply.reset();
-  m.garbage.reset();
-  m.write(make_request(command, args, id) + "\n", command, deadline);
-  m.pump([&] { return m.reply.has_value(); }, Clock::now() + refusal_wait);
-  m.pending.reset();
-  if (m.reply) {  // refused: the stream is still in step
-    Reply r = std::move(*m.reply);
-    m.reply.reset();
-    result_or_throw(std::move(r), command, "guest agent");
+  std::uint64_t id = m.channel.fresh_id();
+  m.channel.send(command, args, id, deadline);
+  if (m.channel.await_reply(id, Clock::now() + refusal_wait) == Channel::Wait::Reply) {
+    // Refused: the stream is still in step.
+    result_or_throw(m.channel.take_reply(), command, "guest agent");
     return;
   }
   m.is_synced = false;  // the guest is going down; any later use resyncs
@@ -364,7 +279,7 @@ void QgaClient::shutdown(std::string_view mode, Ms refusal_wait) {
   execute_no_reply("guest-shutdown", json::object{{"mode", mode}}, refusal_wait);
 }
 
-const std::filesystem::path& QgaClient::socket() const { return impl_->transport.path(); }
+const std::filesystem::path& QgaClient::socket() const { return impl_->channel.path(); }
 std::uint64_t QgaClient::stale_replies() const { return impl_->stale; }
 
 }  // namespace avm::qmp

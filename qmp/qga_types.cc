@@ -1,10 +1,7 @@
 #include "qmp/qga_types.h"
 
-#include <climits>
-
 #include "qmp/base64.h"
 #include "qmp/errors.h"
-#include "qmp/fields.h"
 
 namespace avm::qmp {
 
@@ -17,11 +14,10 @@ bool GuestInfo::supports(std::string_view command) const {
 }
 
 GuestInfo tag_invoke(json::value_to_tag<GuestInfo>, const json::value& v) {
-  Fields f(v, "reply");
+  auto f = fields(v, "reply");
   GuestInfo g;
   g.version = f.str("version");
-  for (const auto& c : f.arr("supported_commands")) {
-    Fields cf(c, "reply: a supported command");
+  for (const auto& cf : f.arr("supported_commands").objects()) {
     g.supported_commands.push_back(
         {cf.str("name"), cf.boolean("enabled"), cf.opt_bool("success-response").value_or(true)});
   }
@@ -29,7 +25,7 @@ GuestInfo tag_invoke(json::value_to_tag<GuestInfo>, const json::value& v) {
 }
 
 OsInfo tag_invoke(json::value_to_tag<OsInfo>, const json::value& v) {
-  Fields f(v, "reply");
+  auto f = fields(v, "reply");
   OsInfo o;
   o.id = f.opt_str("id");
   o.name = f.opt_str("name");
@@ -56,7 +52,7 @@ void tag_invoke(json::value_from_tag, json::value& v, const GuestExecArgs& a) {
 
 namespace {
 
-std::string decoded(const Fields& f, std::string_view key) {
+std::string decoded(const avm::json::Fields& f, std::string_view key) {
   auto text = f.opt_str(key);
   if (!text) return {};
   auto bytes = base64_decode(*text);
@@ -67,21 +63,14 @@ std::string decoded(const Fields& f, std::string_view key) {
 }  // namespace
 
 ExecStatus tag_invoke(json::value_to_tag<ExecStatus>, const json::value& v) {
-  Fields f(v, "reply");
+  auto f = fields(v, "reply");
   ExecStatus s;
   s.exited = f.boolean("exited");
   // Ranges checked, not cast: a wrapped exit code would report another
-  // outcome, and a signal beyond 127 would overflow 128+N in exec_result.
-  if (auto c = f.opt_int64("exitcode")) {
-    if (*c < INT_MIN || *c > INT_MAX)
-      throw ProtocolError("reply: 'exitcode' is out of range (" + std::to_string(*c) + ")");
-    s.exit_code = static_cast<int>(*c);
-  }
-  if (auto sig = f.opt_int64("signal")) {
-    if (*sig < 1 || *sig > 127)  // a Linux wait status carries 7 bits of signal
-      throw ProtocolError("reply: 'signal' is out of range (" + std::to_string(*sig) + ")");
-    s.signal = static_cast<int>(*sig);
-  }
+  // outcome, and a signal beyond 127 would overflow 128+N in exec_result
+  // (a Linux wait status carries 7 bits of signal).
+  s.exit_code = f.opt_integer<int>("exitcode");
+  s.signal = f.opt_integer<int>("signal", 1, 127);
   s.out = decoded(f, "out-data");
   s.err = decoded(f, "err-data");
   s.out_truncated = f.opt_bool("out-truncated").value_or(false);

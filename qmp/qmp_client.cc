@@ -1,7 +1,7 @@
 #include "qmp/qmp_client.h"
 
-#include "qmp/fields.h"
-#include "qmp/framer.h"
+#include "json/text.h"
+#include "qmp/channel.h"
 #include "qmp/message.h"
 #include "qmp/transport.h"
 
@@ -19,148 +19,66 @@ constexpr const char* kClosedHint =
 
 }  // namespace
 
-struct QmpClient::Impl {
-  explicit Impl(Transport t) : transport(std::move(t)) {}
+// QMP on the channel: the greeting first, then events (buffered) and
+// replies (matched by id). Malformed data breaks the connection for good.
+struct QmpClient::Impl final : Channel::Peer {
+  explicit Impl(Transport t)
+      : channel(std::move(t),
+                {.framer = FramerOptions{},
+                 .garbage_breaks = true,
+                 .name = "QMP connection",
+                 .closed_hint = kClosedHint,
+                 .garbage_hint = "QEMU does not send such data: is this socket QEMU's QMP monitor?"},
+                *this) {}
 
-  Transport transport;
-  Framer framer{FramerOptions{}};
+  Channel channel;
   EventBuffer events;
   std::optional<Greeting> greeting;
-  std::uint64_t next_id = 1;
-  std::optional<std::uint64_t> pending;  // the id of the command in flight
-  std::optional<Reply> reply;            // its reply, once here
-  std::optional<std::string> broken;     // why the stream is not trusted
-  bool closed = false;                   // the peer closed (or we did, when broken)
-  bool truncated = false;                // ... in the middle of a message
-  std::optional<std::string> idless;     // an error reply QEMU could not tie to an id
-  std::string rbuf;
-  std::vector<Frame> frames;
+  std::optional<std::string> idless;  // an error reply QEMU could not tie to an id
 
-  std::string where() const { return transport.path().string(); }
-
-  void mark_broken(std::string why) {
-    broken = "malformed data on the QMP socket " + where() + ": " + why;
-    transport.close();
-  }
-
-  void route(Frame& f) {
-    if (f.kind == Frame::Kind::Error) return mark_broken(f.error);
-    if (f.kind == Frame::Kind::Sentinel) return;  // not in QMP mode
-    Message m;
-    try {
-      m = classify(std::move(f.value));
-    } catch (const ProtocolError& e) {
-      return mark_broken(e.what());
-    }
+  void message(Message& m) override {
     if (!greeting) {
       if (m.kind != Message::Kind::Greeting)
-        return mark_broken("expected the QMP greeting first; is this a QMP socket?");
+        return channel.poison("expected the QMP greeting first; is this a QMP socket?");
       try {
         greeting = json::value_to<Greeting>(m.greeting);
       } catch (const ProtocolError& e) {
-        mark_broken(e.what());
+        channel.poison(e.what());
       }
       return;
     }
-    switch (m.kind) {
-      case Message::Kind::Greeting:
-        return mark_broken("a second greeting");
-      case Message::Kind::Event:
-        events.push(std::move(m.event));
-        return;
-      case Message::Kind::Reply:
-        if (pending && m.reply.our_id() == pending) {
-          reply = std::move(m.reply);
-        } else if (!m.reply.id && !m.reply.ok) {
-          idless = m.reply.error_class + ": " + m.reply.error_desc;
-        }
-        // Otherwise a late reply to a command that timed out: dropped, so
-        // it can never be taken for another command's.
-        return;
-    }
+    if (m.kind == Message::Kind::Greeting) return channel.poison("a second greeting");
+    events.push(std::move(m.event));
   }
 
-  // Reads and routes messages until done() or the deadline. False when it
-  // stopped for any other reason (timeout, close, garbage).
-  template <class Done>
-  bool pump(Done done, Clock::time_point deadline) {
-    while (!done()) {
-      if (broken || closed) return false;
-      rbuf.clear();
-      auto r = transport.read_some(rbuf, deadline);
-      if (r == Transport::Read::Timeout) return false;
-      if (r == Transport::Read::Closed) {
-        closed = true;
-        truncated = framer.mid_message();
-        transport.close();
-        return done();
-      }
-      frames.clear();
-      framer.feed(rbuf, frames);
-      for (auto& f : frames) {
-        route(f);
-        if (broken) break;
-      }
+  bool take_unmatched(const Reply& r) override {
+    if (!greeting) {
+      channel.poison("expected the QMP greeting first; is this a QMP socket?");
+      return false;
     }
-    return true;
+    if (!r.id && !r.ok) idless = r.error_class + ": " + r.error_desc;
+    return false;
   }
 
-  // Throws the error that explains why a wait for `what` ended empty.
-  [[noreturn]] void fail(const std::string& what, Clock::time_point start,
+  [[noreturn]] void fail(Channel::Wait why, const std::string& what, Clock::time_point start,
                          const char* timeout_hint = nullptr) {
-    if (broken) throw ProtocolError(*broken + " (while waiting for " + what + ")",
-                                    "QEMU does not send such data: is this socket QEMU's QMP monitor?");
-    if (closed)
-      throw ClosedError("the QMP connection " + where() + " closed while waiting for " + what +
-                            (truncated ? " (in the middle of a message)" : ""),
-                        kClosedHint);
-    std::string extra;
-    if (idless) extra = " (QEMU sent an error without an id: " + *idless + ")";
-    throw TimeoutError(what + " on " + where() + extra, elapsed_since(start),
-                       timeout_hint ? timeout_hint : "QEMU may be hung, or busy: pass a longer timeout");
-  }
-
-  void check_usable(const std::string& what) {
-    if (broken) throw ProtocolError(*broken, "reconnect to the QMP socket");
-    if (closed) throw ClosedError("cannot send '" + what + "': the QMP connection " + where() + " is closed",
-                                  kClosedHint);
-  }
-
-  void send(const std::string& command, const json::object& args, std::uint64_t id,
-            Clock::time_point deadline) {
-    std::string request = make_request(command, args, id);
-    request += "\n";
-    try {
-      transport.write(request, deadline);
-    } catch (const ClosedError&) {
-      // QEMU is gone; take in what it sent before it went (SHUTDOWN...).
-      pump([&] { return closed; }, deadline);
-      closed = true;
-      transport.close();
-      throw ClosedError("'" + command + "': the QMP connection " + where() + " closed", kClosedHint);
-    } catch (const TimeoutError& e) {
-      closed = true;  // the transport closed itself: a partial write is unusable
-      throw TimeoutError("QEMU to read '" + command + "' on " + where(), e.waited(),
-                         "QEMU is not reading its monitor: it may be hung");
-    }
+    std::string note;
+    if (idless) note = " (QEMU sent an error without an id: " + *idless + ")";
+    channel.fail(why, what, start, timeout_hint ? timeout_hint : "QEMU may be hung, or busy: pass a longer timeout",
+                 note);
   }
 
   json::value execute(std::string_view command_sv, const json::object& args, Ms timeout) {
     std::string command(command_sv);
     auto start = Clock::now();
     auto deadline = start + timeout;
-    check_usable(command);
-    std::uint64_t id = next_id++;
-    pending = id;
-    reply.reset();
+    channel.check_usable(command);
+    std::uint64_t id = channel.fresh_id();
     idless.reset();
-    send(command, args, id, deadline);
-    bool ok = pump([&] { return reply.has_value(); }, deadline);
-    pending.reset();
-    if (!ok) fail("the reply to '" + command + "'", start);
-    Reply r = std::move(*reply);
-    reply.reset();
-    return result_or_throw(std::move(r), command, "QEMU");
+    channel.send(command, args, id, deadline);
+    auto wait = channel.await_reply(id, deadline);
+    if (wait != Channel::Wait::Reply) fail(wait, "the reply to '" + command + "'", start);
+    return result_or_throw(channel.take_reply(), command, "QEMU");
   }
 };
 
@@ -173,14 +91,14 @@ QmpClient QmpClient::connect(const std::filesystem::path& socket, Ms timeout) {
   auto start = Clock::now();
   auto deadline = start + timeout;
   auto impl = std::make_unique<Impl>(Transport::connect(socket, deadline, "QMP socket"));
-  if (!impl->pump([&] { return impl->greeting.has_value(); }, deadline))
-    impl->fail("the QMP greeting", start, kBusyHint);
+  if (!impl->channel.pump([&] { return impl->greeting.has_value(); }, deadline))
+    impl->fail(Channel::Wait::Timeout, "the QMP greeting", start, kBusyHint);
   impl->execute("qmp_capabilities", {}, remaining(deadline));
   return QmpClient(std::move(impl));
 }
 
 const Greeting& QmpClient::greeting() const { return *impl_->greeting; }
-const std::filesystem::path& QmpClient::socket() const { return impl_->transport.path(); }
+const std::filesystem::path& QmpClient::socket() const { return impl_->channel.path(); }
 
 json::value QmpClient::execute(std::string_view command, json::object args, Ms timeout) {
   return impl_->execute(command, args, timeout);
@@ -188,26 +106,11 @@ json::value QmpClient::execute(std::string_view command, json::object args, Ms t
 
 namespace {
 
-template <class T>
-T typed(std::string_view command, const json::value& v) {
-  return with_context(command, [&] { return json::value_to<T>(v); });
-}
-
-template <class T>
-std::vector<T> typed_list(std::string_view command, const json::value& v) {
-  return with_context(command, [&] {
-    if (!v.is_array()) throw ProtocolError(std::string("reply is ") + kind_name(v) + ", not an array");
-    std::vector<T> out;
-    for (const auto& item : v.get_array()) out.push_back(json::value_to<T>(item));
-    return out;
-  });
-}
-
 void expect_empty(std::string_view command, const json::value& v) {
   // QEMU answers {} to commands without a result; anything else is tolerated
   // (a newer QEMU may add a result) but must at least be an object.
   with_context(command, [&] {
-    if (!v.is_object()) throw ProtocolError(std::string("reply is ") + kind_name(v) + ", not an object");
+    if (!v.is_object()) throw ProtocolError(std::string("reply is ") + avm::json::kind_name(v) + ", not an object");
     return 0;
   });
 }
@@ -233,7 +136,7 @@ json::value QmpClient::qom_get(std::string_view path, std::string_view property,
 
 json::array QmpClient::query_qmp_schema(Ms t) {
   json::value v = execute("query-qmp-schema", {}, t);
-  if (!v.is_array()) throw ProtocolError("query-qmp-schema: reply is " + std::string(kind_name(v)) + ", not an array");
+  if (!v.is_array()) throw ProtocolError("query-qmp-schema: reply is " + std::string(avm::json::kind_name(v)) + ", not an array");
   return std::move(v.get_array());
 }
 
@@ -246,26 +149,21 @@ void QmpClient::quit(Ms timeout) {
   Impl& m = *impl_;
   auto start = Clock::now();
   auto deadline = start + timeout;
-  m.check_usable("quit");
-  std::uint64_t id = m.next_id++;
-  m.pending = id;
-  m.reply.reset();
+  m.channel.check_usable("quit");
+  std::uint64_t id = m.channel.fresh_id();
   try {
-    m.send("quit", {}, id, deadline);
+    m.channel.send("quit", {}, id, deadline);
   } catch (const ClosedError&) {
     return;  // QEMU went away between our last read and this write: it quit
   }
   // QEMU may close the socket before we read its reply: both mean it quits.
-  bool ok = m.pump([&] { return m.reply.has_value() || m.closed; }, deadline);
-  m.pending.reset();
-  if (m.reply) {
-    Reply r = std::move(*m.reply);
-    m.reply.reset();
-    expect_empty("quit", result_or_throw(std::move(r), "quit", "QEMU"));
+  auto wait = m.channel.await_reply(id, deadline);
+  if (wait == Channel::Wait::Reply) {
+    expect_empty("quit", result_or_throw(m.channel.take_reply(), "quit", "QEMU"));
     return;
   }
-  if (m.closed && !m.broken) return;
-  if (!ok) m.fail("the reply to 'quit'", start);
+  if (wait == Channel::Wait::Closed) return;
+  m.fail(wait, "the reply to 'quit'", start);
 }
 
 void QmpClient::device_add(const DeviceAddArgs& args, Ms t) {
@@ -279,7 +177,7 @@ void QmpClient::device_del(std::string_view id, Ms t) {
 std::string QmpClient::human_monitor_command(std::string_view command_line, Ms t) {
   json::value v = execute("human-monitor-command", to_args(HumanMonitorArgs{std::string(command_line), {}}), t);
   if (!v.is_string())
-    throw ProtocolError("human-monitor-command: reply is " + std::string(kind_name(v)) + ", not a string");
+    throw ProtocolError("human-monitor-command: reply is " + std::string(avm::json::kind_name(v)) + ", not a string");
   return std::string(v.get_string());
 }
 
@@ -331,10 +229,11 @@ std::optional<Event> QmpClient::wait_event(std::string_view name, EventCursor fr
   std::string what = name.empty() ? std::string("an event") : "the event " + std::string(name);
   for (;;) {
     if (auto e = m.events.find(name, from, pred)) return e;
-    if (m.broken || m.closed) m.fail(what, start);
+    if (m.channel.broken()) m.fail(Channel::Wait::Broken, what, start);
+    if (m.channel.closed()) m.fail(Channel::Wait::Closed, what, start);
     if (Clock::now() >= deadline) return std::nullopt;
     EventCursor last = m.events.cursor();
-    m.pump([&] { return m.events.cursor() != last; }, deadline);
+    m.channel.pump([&] { return m.events.cursor() != last; }, deadline);
   }
 }
 
@@ -342,19 +241,19 @@ std::vector<Event> QmpClient::events_since(EventCursor from) const { return impl
 
 bool QmpClient::drain() {
   Impl& m = *impl_;
-  m.pump([] { return false; }, Clock::now());
-  if (m.broken) m.fail("events", Clock::now());
-  return !m.closed;
+  m.channel.pump([] { return false; }, Clock::now());
+  if (m.channel.broken()) m.fail(Channel::Wait::Broken, "events", Clock::now());
+  return !m.channel.closed();
 }
 
 bool QmpClient::wait_closed(Ms timeout) {
   Impl& m = *impl_;
   auto start = Clock::now();
-  m.pump([&] { return m.closed; }, start + timeout);
-  if (m.broken) m.fail("QEMU to close the connection", start);
-  return m.closed;
+  m.channel.pump([&] { return m.channel.closed(); }, start + timeout);
+  if (m.channel.broken()) m.fail(Channel::Wait::Broken, "QEMU to close the connection", start);
+  return m.channel.closed();
 }
 
-bool QmpClient::closed() const { return impl_->closed; }
+bool QmpClient::closed() const { return impl_->channel.closed(); }
 
 }  // namespace avm::qmp

@@ -1,9 +1,7 @@
 #include "qmp/qmp_types.h"
 
-#include <array>
-
+#include "json/enum_table.h"
 #include "qmp/errors.h"
-#include "qmp/fields.h"
 
 namespace avm::qmp {
 
@@ -11,12 +9,7 @@ namespace json = boost::json;
 
 namespace {
 
-struct RunStateName {
-  RunState state;
-  std::string_view name;
-};
-
-constexpr std::array<RunStateName, 16> kRunStates = {{
+constexpr auto kRunStates = avm::json::enum_table<RunState>({
     {RunState::Debug, "debug"},
     {RunState::InMigrate, "inmigrate"},
     {RunState::InternalError, "internal-error"},
@@ -33,56 +26,46 @@ constexpr std::array<RunStateName, 16> kRunStates = {{
     {RunState::Watchdog, "watchdog"},
     {RunState::GuestPanicked, "guest-panicked"},
     {RunState::Colo, "colo"},
-}};
+});
+static_assert(kRunStates.unique());
 
-int small_int(const Fields& f, std::string_view key) {
-  auto v = f.int64(key);
-  if (v < 0 || v > 1'000'000) throw ProtocolError("'" + std::string(key) + "' is out of range");
-  return static_cast<int>(v);
+int small_int(const avm::json::Fields& f, std::string_view key) {
+  return f.integer<int>(key, 0, 1'000'000);
 }
 
 }  // namespace
 
-std::string_view to_string(RunState s) {
-  for (const auto& r : kRunStates)
-    if (r.state == s) return r.name;
-  return "unknown";
-}
+std::string_view to_string(RunState s) { return kRunStates.to_string(s); }
 
 RunState run_state_from_string(std::string_view name) {
-  for (const auto& r : kRunStates)
-    if (r.name == name) return r.state;
-  return RunState::Unknown;
+  return kRunStates.from_string(name).value_or(RunState::Unknown);
 }
 
 const std::vector<RunState>& all_run_states() {
   static const std::vector<RunState> all = [] {
     std::vector<RunState> v;
-    for (const auto& r : kRunStates) v.push_back(r.state);
+    for (const auto& r : kRunStates) v.push_back(r.first);
     return v;
   }();
   return all;
 }
 
 Greeting tag_invoke(json::value_to_tag<Greeting>, const json::value& v) {
-  Fields top(v, "greeting");
-  Fields qmp(top.value("QMP"), "greeting 'QMP'");
-  Fields version(qmp.value("version"), "greeting version");
-  Fields qemu(version.value("qemu"), "greeting version 'qemu'");
+  auto top = fields(v, "greeting");
+  auto qmp = top.obj("QMP");
+  auto version = qmp.obj("version");
+  auto qemu = version.obj("qemu");
   Greeting g;
   g.major = small_int(qemu, "major");
   g.minor = small_int(qemu, "minor");
   g.micro = small_int(qemu, "micro");
   g.package = version.str("package");
-  for (const auto& c : qmp.arr("capabilities")) {
-    if (!c.is_string()) throw ProtocolError("greeting: a capability is " + std::string(kind_name(c)) + ", not a string");
-    g.capabilities.emplace_back(c.get_string());
-  }
+  g.capabilities = qmp.strings("capabilities");
   return g;
 }
 
 StatusInfo tag_invoke(json::value_to_tag<StatusInfo>, const json::value& v) {
-  Fields f(v, "reply");
+  auto f = fields(v, "reply");
   StatusInfo s;
   s.status_name = f.str("status");
   s.status = run_state_from_string(s.status_name);
@@ -96,24 +79,23 @@ void tag_invoke(json::value_from_tag, json::value& v, const StatusInfo& s) {
 }
 
 VersionInfo tag_invoke(json::value_to_tag<VersionInfo>, const json::value& v) {
-  Fields f(v, "reply");
-  Fields qemu(f.value("qemu"), "reply 'qemu'");
+  auto f = fields(v, "reply");
+  auto qemu = f.obj("qemu");
   return {small_int(qemu, "major"), small_int(qemu, "minor"), small_int(qemu, "micro"),
           f.str("package")};
 }
 
 NameInfo tag_invoke(json::value_to_tag<NameInfo>, const json::value& v) {
-  Fields f(v, "reply");
-  return {f.opt_str("name")};
+  return {fields(v, "reply").opt_str("name")};
 }
 
 KvmInfo tag_invoke(json::value_to_tag<KvmInfo>, const json::value& v) {
-  Fields f(v, "reply");
+  auto f = fields(v, "reply");
   return {f.boolean("enabled"), f.boolean("present")};
 }
 
 ObjectProperty tag_invoke(json::value_to_tag<ObjectProperty>, const json::value& v) {
-  Fields f(v, "property");
+  auto f = fields(v, "property");
   ObjectProperty p;
   p.name = f.str("name");
   p.type = f.str("type");
@@ -123,7 +105,7 @@ ObjectProperty tag_invoke(json::value_to_tag<ObjectProperty>, const json::value&
 }
 
 ChardevInfo tag_invoke(json::value_to_tag<ChardevInfo>, const json::value& v) {
-  Fields f(v, "chardev");
+  auto f = fields(v, "chardev");
   return {f.str("label"), f.str("filename"), f.boolean("frontend-open")};
 }
 

@@ -20,11 +20,10 @@
 #include <vector>
 
 #include "fuzz.h"
+#include "json/text.h"
 #include "qmp/errors.h"
 #include "qmp/events.h"
-#include "qmp/fields.h"
 #include "qmp/framer.h"
-#include "qmp/json_text.h"
 #include "qmp/message.h"
 #include "qmp/qga_types.h"
 #include "qmp/qmp_types.h"
@@ -33,6 +32,7 @@ namespace avm::fuzz {
 
 namespace json = boost::json;
 using namespace avm::qmp;
+using avm::json::finite_numbers;
 
 // Runs `f`; a ProtocolError is a parser's proper answer to bad input.
 // Anything else thrown escapes, and libFuzzer reports it as a crash.
@@ -187,7 +187,7 @@ inline void exercise_result(const json::value& v) {
     ExecStatus s = json::value_to<ExecStatus>(v);
     if (s.exited) exec_result(std::move(s));  // what QgaClient::exec returns
   });
-  protocol([&] { Fields(v, "reply").int64("pid"); });  // guest-exec
+  protocol([&] { fields(v, "reply").int64("pid"); });  // guest-exec
 }
 
 inline void exercise_message(const json::value& v) {
@@ -196,7 +196,7 @@ inline void exercise_message(const json::value& v) {
     json::parse_options deep;
     deep.max_depth = 4096;
     json::error_code ec;
-    json::value back = json::parse(pretty_json(v), ec, {}, deep);
+    json::value back = json::parse(avm::json::pretty_json(v), ec, {}, deep);
     FUZZ_CHECK(!ec);
     FUZZ_CHECK(near_equal(back, v));
   });

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Fails when a layer includes one above it (DESIGN.md: arrows point down only).
-#   commands -> sessions -> launcher -> qmp -> util
+# Fails when a layer includes one above it (arrows point down only).
+#   commands -> sessions -> launcher -> qmp -> json -> util
 set -u
 root=${1:?source dir}
 cd "$root" || exit 2
 declare -A forbidden=(
-  [util]="qmp launcher sessions commands"
+  [util]="json qmp launcher sessions commands"
+  [json]="qmp launcher sessions commands"
   [qmp]="launcher sessions commands"
   [launcher]="sessions commands"
   [sessions]="commands"
@@ -21,5 +22,5 @@ for layer in "${!forbidden[@]}"; do
     fi
   done
 done
-[ $bad -eq 0 ] && echo "layering ok: util <- qmp <- launcher <- sessions <- commands"
+[ $bad -eq 0 ] && echo "layering ok: util <- json <- qmp <- launcher <- sessions <- commands"
 exit $bad

@@ -115,7 +115,7 @@ TEST_CASE("a field of the wrong type or range is corrupt and named", "[meta]") {
       {"memory_mib", json::array{}, "'memory_mib' should be an integer, not an array"},
       {"history", json::object{}, "'history' should be an array"},
       {"status", "running", "'status' should be an object"},
-      {"agent_command", json::array{"sh", 3}, "'agent_command[]' should be a string"},
+      {"agent_command", json::array{"sh", 3}, "'agent_command[1]' should be a string, not a number"},
       {"agent_command", "sh", "'agent_command' should be an array of strings"},
       {"qemu", json::object{{"pid", -5}}, "'qemu.pid' is out of range"},
       {"qemu", json::object{{"pid", "12"}}, "'qemu.pid' should be an integer"},
