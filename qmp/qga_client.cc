@@ -5,11 +5,11 @@
 #include <random>
 #include <thread>
 
-#include "qmp/base64.h"
 #include "qmp/fields.h"
 #include "qmp/framer.h"
 #include "qmp/message.h"
 #include "qmp/transport.h"
+#include "util/base64.h"
 
 namespace avm::qmp {
 

@@ -2,9 +2,9 @@
 
 #include <climits>
 
-#include "qmp/base64.h"
 #include "qmp/errors.h"
 #include "qmp/fields.h"
+#include "util/base64.h"
 
 namespace avm::qmp {
 
