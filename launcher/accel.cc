@@ -25,8 +25,7 @@ namespace json = boost::json;
 using namespace std::chrono;
 
 AccelRequest parse_accel_request(const std::string& s) {
-  std::string v;
-  for (char c : s) v += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string v = lower_ascii(s);
   if (v == "auto") return AccelRequest::Auto;
   if (v == "kvm") return AccelRequest::Kvm;
   if (v == "tcg") return AccelRequest::Tcg;

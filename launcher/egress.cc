@@ -19,6 +19,7 @@
 #include <ostream>
 
 #include "util/error.h"
+#include "util/strings.h"
 
 namespace avm::launcher {
 
@@ -35,8 +36,7 @@ const std::vector<std::string>& default_allowed_hosts() {
 namespace {
 
 std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string out = lower_ascii(s);
   if (!out.empty() && out.back() == '.') out.pop_back();
   return out;
 }

@@ -11,7 +11,6 @@
 #include <boost/json.hpp>
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <map>
 #include <sstream>
 
@@ -26,6 +25,7 @@
 #include "util/progress.h"
 #include "util/strings.h"
 #include "util/temp_dir.h"
+#include "util/timestamp.h"
 
 namespace avm::launcher {
 
@@ -65,22 +65,9 @@ fs::path member(const avm::json::Fields& m, const char* key, const fs::path& dir
   return full;
 }
 
-std::string iso_now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::map<std::string, std::string> read_kv(const fs::path& p) {
   std::map<std::string, std::string> kv;
-  for (const auto& line : split(read_file(p), '\n')) {
-    auto eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    kv[trim(line.substr(0, eq))] = trim(line.substr(eq + 1));
-  }
+  for (auto& [k, v] : parse_key_values(read_file(p), true)) kv[k] = std::move(v);
   return kv;
 }
 
@@ -120,7 +107,7 @@ std::string kernel_package() {
   std::string pkg;
   for (const auto& line : split(deps.out, '\n')) {
     auto t = trim(line);
-    if (starts_with(t, "Depends: linux-image-")) {
+    if (t.starts_with("Depends: linux-image-")) {
       pkg = t.substr(std::string("Depends: ").size());
       break;
     }
@@ -129,7 +116,7 @@ std::string kernel_package() {
   auto pol = run({"apt-cache", "policy", pkg}, o);
   for (const auto& line : split(pol.out, '\n')) {
     auto t = trim(line);
-    if (starts_with(t, "Candidate:")) return pkg + " " + trim(t.substr(10));
+    if (t.starts_with("Candidate:")) return pkg + " " + trim(t.substr(10));
   }
   return pkg;
 }
@@ -171,7 +158,7 @@ void remove_stale_staging(const std::string& name) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(images_root(), ec)) {
     std::string f = e.path().filename().string();
-    if (starts_with(f, "." + name + ".staging")) fs::remove_all(e.path(), ec);
+    if (f.starts_with("." + name + ".staging")) fs::remove_all(e.path(), ec);
   }
 }
 
@@ -312,7 +299,7 @@ Image import_image(const fs::path& src_in, const std::string& name_in) {
   }
   m["name"] = name;
   if (!m.contains("imported_from")) m["imported_from"] = src.string();
-  m["imported"] = iso_now();
+  m["imported"] = utc_now_iso8601();
   write_file_atomic(staging.path() / "manifest.json", json::serialize(m) + "\n", 0644);
   ::chmod(staging.path().c_str(), 0755);
   if (!swap_into_place(staging.path(), images_root() / name)) staging.release();
@@ -355,16 +342,11 @@ std::string input_digest(const BuildInputs& in) {
 
 OpencodePin parse_opencode_pin(const std::string& text) {
   OpencodePin pin;
-  for (const auto& line : split(text, '\n')) {
-    auto t = trim(line);
-    if (t.empty() || t[0] == '#') continue;
-    auto eq = t.find('=');
-    if (eq == std::string::npos) continue;
-    std::string k = trim(t.substr(0, eq)), v = trim(t.substr(eq + 1));
+  for (const auto& [k, v] : parse_key_values(text, true)) {
     if (k == "version") pin.version = v;
     if (k == "integrity") pin.integrity = v;
   }
-  if (pin.version.empty() || !starts_with(pin.integrity, "sha512-"))
+  if (pin.version.empty() || !pin.integrity.starts_with("sha512-"))
     throw Error("guest/common/opencode.pin needs 'version=' and 'integrity=sha512-...' lines",
                 "restore the file from the agent-vm sources");
   return pin;
@@ -509,10 +491,10 @@ BuildResult build_image(const BuildOptions& opt, Progress& progress) {
       while ((nl = buf.find('\n')) != std::string::npos) {
         std::string line = buf.substr(0, nl);
         buf.erase(0, nl + 1);
-        if (starts_with(line, "stage ")) {
+        if (line.starts_with("stage ")) {
           stage = line.substr(6);
           progress.stage(stage);
-        } else if (starts_with(line, "done ")) {
+        } else if (line.starts_with("done ")) {
           progress.done(line.substr(5));
         } else if (!line.empty()) {
           progress.note(line);
@@ -535,7 +517,7 @@ BuildResult build_image(const BuildOptions& opt, Progress& progress) {
   }
 
   progress.stage("manifest");
-  json::object m = manifest_from_build(staging.path(), opt.name, in, digest, iso_now());
+  json::object m = manifest_from_build(staging.path(), opt.name, in, digest, utc_now_iso8601());
   std::error_code ec;
   fs::remove(staging.path() / "build-info", ec);
   fs::remove(staging.path() / "packages.tsv", ec);

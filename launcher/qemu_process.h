@@ -8,12 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "util/process.h"
+
 namespace avm::launcher {
 
-struct DetachedProcess {
-  pid_t pid = -1;
-  unsigned long long start_time = 0;  // /proc starttime: tells a reused pid apart
-};
+// The pid and its /proc start time (which tells a reused pid apart).
+using DetachedProcess = avm::ProcessId;
 
 // The environment a VM's QEMU gets: PATH and the locale, nothing else. A
 // secret in the caller's environment (ANTHROPIC_API_KEY) must not live on
@@ -22,9 +22,10 @@ std::vector<std::string> vm_environment();
 
 // Starts argv in its own session, reparented away from us (double fork), with
 // stdin from /dev/null and stdout+stderr appended to `log`, and exactly the
-// environment `env` ("K=V"). Only the fds in `inherit` (and 0-2) stay open
-// in it. Returns once exec has succeeded; throws avm::Error naming the
-// program if it cannot be executed.
+// environment `env` ("K=V"), umask 077 and no_new_privs: avm::spawn_detached
+// with the log opened. Only the fds in `inherit` (and 0-2) stay open in it.
+// Returns once exec has succeeded; throws avm::Error naming the program
+// and exec's error if it cannot be executed.
 DetachedProcess start_detached(const std::vector<std::string>& argv,
                                const std::filesystem::path& log,
                                const std::vector<int>& inherit = {},

@@ -94,7 +94,7 @@ bool ssh_banner_ok(std::uint16_t port, milliseconds timeout, std::string* detail
     if (n == 0) return fail("the forward closed the connection (sshd not listening yet)");
     got.append(buf, static_cast<size_t>(n));
     if (got.find('\n') != std::string::npos) {
-      if (starts_with(got, "SSH-2.0-")) return true;
+      if (got.starts_with("SSH-2.0-")) return true;
       return fail("not an SSH banner: " + trim(got.substr(0, 40)));
     }
   }

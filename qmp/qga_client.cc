@@ -5,11 +5,11 @@
 #include <random>
 #include <thread>
 
-#include "qmp/base64.h"
 #include "json/text.h"
 #include "qmp/channel.h"
 #include "qmp/message.h"
 #include "qmp/transport.h"
+#include "util/base64.h"
 
 namespace avm::qmp {
 

@@ -1,7 +1,9 @@
 #include "qmp/qga_types.h"
 
-#include "qmp/base64.h"
+#include <climits>
+
 #include "qmp/errors.h"
+#include "util/base64.h"
 
 namespace avm::qmp {
 

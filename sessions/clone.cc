@@ -15,8 +15,9 @@
 #include "sessions/keys.h"
 #include "sessions/known_hosts.h"
 #include "sessions/store.h"
+#include "util/base64.h"
 #include "util/error.h"
-#include "util/progress.h"
+#include "util/remove_tree.h"
 #include "util/strings.h"
 
 namespace avm::sessions {
@@ -48,21 +49,10 @@ std::string last_git_error() {
 }
 
 bool contains(std::string_view hay, std::string_view needle) {
-  auto lower = [](std::string_view s) {
-    std::string o(s);
-    for (auto& c : o) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return o;
-  };
-  return lower(hay).find(lower(needle)) != std::string::npos;
+  return lower_ascii(hay).find(lower_ascii(needle)) != std::string::npos;
 }
 
 // ---- URLs -------------------------------------------------------------------
-
-std::string lower_ascii(std::string_view s) {
-  std::string o(s);
-  for (auto& c : o) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return o;
-}
 
 std::uint16_t default_port(UrlKind k) {
   switch (k) {
@@ -304,7 +294,7 @@ std::vector<std::string> remote_branches(git_repository* repo) {
     RefPtr own(ref);
     std::string name = git_reference_name(ref);
     constexpr std::string_view prefix = "refs/remotes/origin/";
-    if (!starts_with(name, prefix)) continue;
+    if (!name.starts_with(prefix)) continue;
     name = name.substr(prefix.size());
     if (name == "HEAD") continue;
     out.push_back(name);
@@ -502,10 +492,6 @@ std::string describe(const CloneProgress& p) {
   return {};
 }
 
-CloneProgressFn progress_reporter(avm::Progress& progress) {
-  return [&progress](const CloneProgress& p) { progress.update(describe(p)); };
-}
-
 std::string redact_url(std::string_view url) {
   auto scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) return std::string(url);
@@ -659,7 +645,7 @@ CloneResult clone_repo(std::string_view url_in, const fs::path& dest, const Clon
     if (git_reference_is_branch(head_ref)) default_branch = git_reference_shorthand(head_ref);
   } else if (git_reference_lookup(&head_ref, repo.get(), "HEAD") == 0) {
     RefPtr own(head_ref);
-    if (const char* t = git_reference_symbolic_target(head_ref); t && starts_with(t, "refs/heads/"))
+    if (const char* t = git_reference_symbolic_target(head_ref); t && std::string_view(t).starts_with("refs/heads/"))
       default_branch = std::string(t).substr(11);
   }
 

@@ -12,10 +12,6 @@
 #include <string>
 #include <string_view>
 
-namespace avm {
-class Progress;
-}
-
 namespace avm::sessions {
 
 struct CloneProgress {
@@ -34,9 +30,6 @@ using CloneProgressFn = std::function<void(const CloneProgress&)>;
 // One line for a progress display: "412/2800 objects, 1.2 MiB",
 // "resolving deltas 40/95", "checking out 120/300 files".
 std::string describe(const CloneProgress& p);
-// Feeds describe() to the current stage of a util/progress.h Progress
-// (rewritten in place on a terminal, quiet in logs).
-CloneProgressFn progress_reporter(avm::Progress& progress);
 
 struct CloneOptions {
   // Branch, tag, or commit sha (full or abbreviated). Empty: the remote's

@@ -57,12 +57,8 @@ std::string render_env(const EnvVars& vars) {
 
 EnvVars parse_env(std::string_view text) {
   EnvVars out;
-  for (const auto& line : split(text, '\n')) {
-    if (line.empty() || line[0] == '#') continue;
-    auto eq = line.find('=');
-    if (eq == std::string::npos || !is_valid_env_name(line.substr(0, eq))) continue;
-    out.emplace_back(line.substr(0, eq), line.substr(eq + 1));
-  }
+  for (auto& [k, v] : parse_key_values(text))
+    if (is_valid_env_name(k)) out.emplace_back(std::move(k), std::move(v));
   return out;
 }
 

@@ -34,7 +34,4 @@ HostKeyCheck check_known_host(std::string_view host, std::uint16_t port, std::st
                               std::string_view key_base64,
                               const std::vector<std::filesystem::path>& files);
 
-// Standard base64 with padding, as in known_hosts lines.
-std::string base64_encode(std::string_view bytes);
-
 }  // namespace avm::sessions

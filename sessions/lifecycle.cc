@@ -24,7 +24,9 @@
 #include "util/paths.h"
 #include "util/process.h"
 #include "util/progress.h"
+#include "util/remove_tree.h"
 #include "util/strings.h"
+#include "util/timestamp.h"
 
 namespace avm::sessions {
 

@@ -9,6 +9,7 @@
 #include "util/error.h"
 #include "util/file.h"
 #include "util/strings.h"
+#include "util/timestamp.h"
 
 namespace avm::sessions {
 
@@ -116,10 +117,7 @@ std::optional<LockHolder> SessionLock::read_holder(const fs::path& path) {
   }
   if (!text || text->empty()) return std::nullopt;
   LockHolder h;
-  for (const auto& line : split(*text, '\n')) {
-    auto eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    std::string k = line.substr(0, eq), v = line.substr(eq + 1);
+  for (const auto& [k, v] : parse_key_values(*text)) {
     if (k == "pid") {
       try {
         h.pid = static_cast<pid_t>(std::stol(v));

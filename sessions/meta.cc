@@ -1,6 +1,5 @@
 #include "sessions/meta.h"
 
-#include <ctime>
 
 #include <boost/json.hpp>
 #include <limits>
@@ -207,15 +206,6 @@ Meta load_meta(const std::filesystem::path& path) {
   }
   if (!text) throw MetaCorrupt("it is missing");
   return parse_meta(*text);
-}
-
-std::string utc_now_iso8601() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 }  // namespace avm::sessions

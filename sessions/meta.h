@@ -108,9 +108,6 @@ std::string format_meta(const Meta& meta);
 // Reads `path`; a missing or unreadable file is MetaCorrupt too.
 Meta load_meta(const std::filesystem::path& path);
 
-// "2024-05-01T12:34:56Z".
-std::string utc_now_iso8601();
-
 // Boost.JSON conversions (value_from / value_to).
 void tag_invoke(const boost::json::value_from_tag&, boost::json::value& jv, const Meta& m);
 Meta tag_invoke(const boost::json::value_to_tag<Meta>&, const boost::json::value& jv);

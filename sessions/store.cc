@@ -15,6 +15,7 @@
 #include "util/fd.h"
 #include "util/file.h"
 #include "util/paths.h"
+#include "util/remove_tree.h"
 #include "util/strings.h"
 
 namespace avm::sessions {
@@ -56,9 +57,9 @@ bool is_dir_nofollow(const fs::path& p) {
 // The id inside ".creating-<id>-XXXXXX" / ".removing-<id>-XXXXXX".
 std::optional<std::string> leftover_id(std::string_view name) {
   std::string_view rest;
-  if (starts_with(name, kCreating))
+  if (name.starts_with(kCreating))
     rest = name.substr(kCreating.size());
-  else if (starts_with(name, kRemoving))
+  else if (name.starts_with(kRemoving))
     rest = name.substr(kRemoving.size());
   else
     return std::nullopt;
@@ -67,13 +68,6 @@ std::optional<std::string> leftover_id(std::string_view name) {
   std::string id(rest.substr(0, dash));
   if (!is_valid_id(id)) return std::nullopt;
   return id;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
 }
 
 // Names of the session folders under root (valid ids, real directories).
@@ -107,30 +101,6 @@ std::string join_ids(const std::vector<std::string>& ids, std::size_t max) {
 }
 
 }  // namespace
-
-void remove_tree(const fs::path& path) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return;
-    throw_errno("cannot remove " + path.string());
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno("cannot remove " + path.string());
-    return;
-  }
-  // A read-only folder (git makes some) cannot be emptied until it is writable.
-  if ((st.st_mode & 0700) != 0700 && ::chmod(path.c_str(), (st.st_mode & 07777) | 0700) != 0)
-    throw_errno("cannot remove " + path.string());
-  std::vector<fs::path> children;
-  {
-    std::error_code ec;
-    fs::directory_iterator it(path, ec);
-    if (ec) throw Error("cannot remove " + path.string() + ": " + ec.message());
-    for (const auto& e : it) children.push_back(e.path());
-  }
-  for (const auto& c : children) remove_tree(c);
-  if (::rmdir(path.c_str()) != 0 && errno != ENOENT) throw_errno("cannot remove " + path.string());
-}
 
 // ---- SessionStore ---------------------------------------------------------
 
@@ -176,13 +146,13 @@ std::vector<SessionInfo> SessionStore::list() const {
 }
 
 std::string SessionStore::resolve(std::string_view typed) const {
-  std::string prefix = lower(trim(typed));
+  std::string prefix = lower_ascii(trim(typed));
   check_id(prefix);
   if (exists(prefix)) return prefix;
   auto names = session_names(root_);
   std::vector<std::string> matches;
   for (auto& n : names)
-    if (starts_with(n, prefix)) matches.push_back(n);
+    if (n.starts_with(prefix)) matches.push_back(n);
   if (matches.size() == 1) return matches[0];
   if (matches.empty()) {
     if (names.empty())

@@ -137,8 +137,4 @@ class NewSession {
   bool committed_ = false;
 };
 
-// rm -rf that never follows symlinks and copes with read-only folders.
-// Missing `path` is fine.
-void remove_tree(const std::filesystem::path& path);
-
 }  // namespace avm::sessions

@@ -3,10 +3,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -176,106 +179,218 @@ std::vector<char*> cstrs(std::vector<std::string>& v) {
   return out;
 }
 
-[[noreturn]] void child_fail(int errfd, int err) {
-  ssize_t r = ::write(errfd, &err, sizeof err);
+struct Pipe {
+  Fd r, w;
+};
+Pipe make_pipe() {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) throw_errno("pipe");
+  return {Fd(p[0]), Fd(p[1])};
+}
+
+// Reads until EINTR-free success or failure; returns bytes read.
+ssize_t read_full(int fd, void* buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = ::read(fd, static_cast<char*>(buf) + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += static_cast<size_t>(r);
+  }
+  return static_cast<ssize_t>(got);
+}
+
+// The child's side, between fork and exec: async-signal-safe calls only.
+// Everything it needs was prepared before fork.
+struct ChildPlan {
+  const char* exe;
+  char* const* argv;
+  char* const* envp;
+  const char* cwd;  // nullptr: stay
+  int report_fd;    // CLOEXEC pipe to the parent
+  int devnull;
+  int max_fd;       // for the close_range fallback
+  const SpawnOptions* opts;
+};
+
+[[noreturn]] void child_fail(int fd, int err) {
+  ssize_t r = ::write(fd, &err, sizeof err);
   (void)r;
   ::_exit(127);
 }
 
-}  // namespace
+[[noreturn]] void run_child(const ChildPlan& plan) {
+  const SpawnOptions& o = *plan.opts;
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int s : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGWINCH}) ::signal(s, SIG_DFL);
+  if (o.detach) {
+    // The intermediate child leaves our session and exits at once; its
+    // child is reparented away from us and reports its pid.
+    ::setsid();
+    pid_t grandchild = ::fork();
+    if (grandchild != 0) ::_exit(grandchild < 0 ? 1 : 0);
+    pid_t me = ::getpid();
+    if (::write(plan.report_fd, &me, sizeof me) != sizeof me) ::_exit(127);
+  } else if (o.new_session) {
+    ::setsid();
+  } else {
+    ::setpgid(0, 0);
+  }
+  int in = o.stdin_fd >= 0 ? o.stdin_fd : plan.devnull;
+  if (in != 0 && ::dup2(in, 0) < 0) child_fail(plan.report_fd, errno);
+  if (o.stdout_fd >= 0 && o.stdout_fd != 1 && ::dup2(o.stdout_fd, 1) < 0) child_fail(plan.report_fd, errno);
+  if (o.stderr_fd >= 0 && o.stderr_fd != 2 && ::dup2(o.stderr_fd, 2) < 0) child_fail(plan.report_fd, errno);
+  // Every fd above 2 closes on exec except those listed.
+  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    for (int fd = 3; fd < plan.max_fd; ++fd) {
+      int fl = ::fcntl(fd, F_GETFD);
+      if (fl >= 0 && !(fl & FD_CLOEXEC)) ::fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+    }
+  }
+  for (int fd : o.keep_fds) {
+    int fl = ::fcntl(fd, F_GETFD);
+    if (fl >= 0) ::fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+  }
+  if (o.umask) ::umask(*o.umask);
+  if (o.no_new_privs && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(plan.report_fd, errno);
+  if (plan.cwd && ::chdir(plan.cwd) != 0) child_fail(plan.report_fd, errno);
+  ::execve(plan.exe, plan.argv, plan.envp);
+  child_fail(plan.report_fd, errno);
+}
 
-Child spawn(const std::vector<std::string>& argv_in, const SpawnOptions& opts) {
+// Forks and execs; returns the pid once exec has succeeded. For a detached
+// start the pid is not our child; otherwise the caller owns it.
+ProcessId start_process(const std::vector<std::string>& argv_in, const SpawnOptions& opts) {
   if (argv_in.empty()) throw Error("spawn: empty argv");
-  auto exe = find_program(argv_in[0]);
-  if (!exe) throw Error("cannot run " + argv_in[0] + ": not found in PATH");
+  std::string exe_s = argv_in[0];
+  if (exe_s.find('/') == std::string::npos) {
+    auto exe = find_program(exe_s);
+    if (!exe)
+      throw Error("cannot run " + argv_in[0] + ": not found in PATH",
+                  "install it, or add the folder that holds it to PATH");
+    exe_s = exe->string();
+  }
   std::vector<std::string> argv = argv_in;
-  std::vector<std::string> env = merged_env(opts.env);
+  std::vector<std::string> env = opts.exact_env ? opts.env : merged_env(opts.env);
   auto cargv = cstrs(argv);
   auto cenv = cstrs(env);
-  std::string exe_s = exe->string();
   std::string cwd = opts.cwd.string();
-
-  int errpipe[2];
-  if (::pipe2(errpipe, O_CLOEXEC) != 0) throw_errno("pipe");
-  Fd err_r(errpipe[0]), err_w(errpipe[1]);
+  Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!devnull) throw_errno("cannot open /dev/null");
+  Pipe report = make_pipe();
+  long max_fd = ::sysconf(_SC_OPEN_MAX);
+  ChildPlan plan{exe_s.c_str(), cargv.data(), cenv.data(), cwd.empty() ? nullptr : cwd.c_str(),
+                 report.w.get(), devnull.get(),
+                 static_cast<int>(std::clamp<long>(max_fd, 256, 1 << 16)), &opts};
 
   pid_t pid = ::fork();
   if (pid < 0) throw_errno("fork");
-  if (pid == 0) {
-    // Only async-signal-safe calls from here on.
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    for (int s : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD}) ::signal(s, SIG_DFL);
-    if (opts.new_session) ::setsid();
-    int in = opts.stdin_fd;
-    if (in < 0) in = ::open("/dev/null", O_RDONLY);
-    if (in != 0) ::dup2(in, 0);
-    if (opts.stdout_fd >= 0 && opts.stdout_fd != 1) ::dup2(opts.stdout_fd, 1);
-    if (opts.stderr_fd >= 0 && opts.stderr_fd != 2) ::dup2(opts.stderr_fd, 2);
-    for (int fd : opts.keep_fds) {
-      int fl = ::fcntl(fd, F_GETFD);
-      if (fl >= 0) ::fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+  if (pid == 0) run_child(plan);
+  report.w.reset();
+
+  Child owner;  // kills and reaps a direct child if we throw
+  if (opts.detach) {
+    int st = 0;
+    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
     }
-    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) child_fail(err_w.get(), errno);
-    ::execve(exe_s.c_str(), cargv.data(), cenv.data());
-    child_fail(err_w.get(), errno);
+    pid = -1;
+    if (read_full(report.r.get(), &pid, sizeof pid) != sizeof pid)
+      throw Error("could not start " + argv_in[0] + " (fork failed)", "check the limit on processes (ulimit -u)");
+  } else {
+    owner = Child(pid);
+    // The child does the same; whichever runs first makes it a group
+    // leader before anyone signals the group.
+    if (!opts.new_session) ::setpgid(pid, pid);
   }
-  err_w.reset();
-  int child_errno = 0;
-  ssize_t n;
-  do {
-    n = ::read(err_r.get(), &child_errno, sizeof child_errno);
-  } while (n < 0 && errno == EINTR);
-  if (n == sizeof child_errno) {
-    int st;
-    ::waitpid(pid, &st, 0);
-    throw_errno("cannot run " + argv_in[0], child_errno);
-  }
-  return Child(pid);
+  int err = 0;
+  if (read_full(report.r.get(), &err, sizeof err) == sizeof err)
+    throw_errno("cannot run " + exe_s, err);
+  ProcessId id{pid, proc_start_time(pid).value_or(0)};
+  owner.release();
+  return id;
+}
+
+}  // namespace
+
+Child spawn(const std::vector<std::string>& argv, const SpawnOptions& opts) {
+  if (opts.detach) throw Error("spawn: a detached process has no owner; use spawn_detached");
+  return Child(start_process(argv, opts).pid);
+}
+
+ProcessId spawn_detached(const std::vector<std::string>& argv, SpawnOptions opts) {
+  opts.detach = true;
+  return start_process(argv, opts);
 }
 
 RunResult run(const std::vector<std::string>& argv, const RunOptions& opts) {
-  int outp[2], errp[2], inp[2];
-  if (::pipe2(outp, O_CLOEXEC) != 0 || ::pipe2(errp, O_CLOEXEC) != 0 ||
-      ::pipe2(inp, O_CLOEXEC) != 0)
-    throw_errno("pipe");
-  Fd out_r(outp[0]), out_w(outp[1]), err_r(errp[0]), err_w(errp[1]), in_r(inp[0]),
-      in_w(inp[1]);
+  Pipe out = make_pipe(), err = make_pipe(), in = make_pipe();
   SpawnOptions so;
   so.cwd = opts.cwd;
   so.env = opts.env;
-  so.stdin_fd = in_r.get();
-  so.stdout_fd = out_w.get();
-  so.stderr_fd = opts.merge_stderr ? out_w.get() : err_w.get();
+  so.stdin_fd = in.r.get();
+  so.stdout_fd = out.w.get();
+  so.stderr_fd = opts.merge_stderr ? out.w.get() : err.w.get();
   Child child = spawn(argv, so);
-  out_w.reset();
-  err_w.reset();
-  in_r.reset();
+  pid_t pid = child.pid();
+  out.w.reset();
+  err.w.reset();
+  in.r.reset();
+  Fd out_r = std::move(out.r), err_r = std::move(err.r), in_w = std::move(in.w);
+  for (const Fd* f : {&out_r, &err_r, &in_w}) ::fcntl(f->get(), F_SETFL, O_NONBLOCK);
+  // Its exit wakes the poll below; it is seen, not reaped, so the pid (and
+  // the process group named after it) stays ours until the end.
+  Fd exit_fd = open_pidfd(pid);
 
   RunResult res;
   std::string_view input = opts.input;
   if (input.empty()) in_w.reset();
-  ::fcntl(in_w.get(), F_SETFL, O_NONBLOCK);
-  auto deadline = opts.timeout ? std::optional(steady_clock::now() + *opts.timeout) : std::nullopt;
-  bool killed = false;
+  using Clock = steady_clock;
+  auto deadline = opts.timeout ? std::optional(Clock::now() + *opts.timeout) : std::nullopt;
+  std::optional<Clock::time_point> drain_until;  // set once the child is gone or killed
+  auto stop_reading_in = [&](milliseconds grace) {
+    auto t = Clock::now() + grace;
+    if (!drain_until || t < *drain_until) drain_until = t;
+  };
+  bool exited = false;
   char buf[65536];
-  while (out_r || err_r) {
+  auto read_some = [&](Fd& f, std::string& dst) {
+    for (;;) {
+      ssize_t m = ::read(f.get(), buf, sizeof buf);
+      if (m > 0) {
+        dst.append(buf, static_cast<size_t>(m));
+        continue;
+      }
+      if (m < 0 && errno == EINTR) continue;
+      if (m == 0 || errno != EAGAIN) f.reset();
+      return;
+    }
+  };
+
+  while (out_r || err_r || !exited) {
+    auto now = Clock::now();
+    if (deadline && now >= *deadline) {
+      child.kill_group(SIGKILL);
+      deadline.reset();
+      in_w.reset();
+      stop_reading_in(opts.grace);
+    }
+    if (drain_until && now >= *drain_until) break;
     std::vector<pollfd> fds;
     if (out_r) fds.push_back({out_r.get(), POLLIN, 0});
     if (err_r) fds.push_back({err_r.get(), POLLIN, 0});
     if (in_w) fds.push_back({in_w.get(), POLLOUT, 0});
-    int wait_ms = -1;
-    if (deadline) {
-      auto left = duration_cast<milliseconds>(*deadline - steady_clock::now()).count();
-      if (left <= 0 && !killed) {
-        child.kill(SIGKILL);
-        killed = true;
-      }
-      wait_ms = static_cast<int>(std::max<long long>(left, 0));
-      if (killed) wait_ms = 1000;
-    }
-    int r = ::poll(fds.data(), fds.size(), wait_ms);
+    if (exit_fd && !exited) fds.push_back({exit_fd.get(), POLLIN, 0});
+    long long wait_ms = -1;
+    auto until = [&](Clock::time_point t) {
+      long long ms = duration_cast<milliseconds>(t - now).count() + 1;
+      if (wait_ms < 0 || ms < wait_ms) wait_ms = ms;
+    };
+    if (deadline) until(*deadline);
+    if (drain_until) until(*drain_until);
+    if (!exit_fd && !exited) until(now + milliseconds(50));  // no pidfd: look now and then
+    int r = ::poll(fds.data(), fds.size(), static_cast<int>(wait_ms));
     if (r < 0) {
       if (errno == EINTR) continue;
       throw_errno("poll");
@@ -287,17 +402,25 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& opts) {
         if (w > 0) input.remove_prefix(static_cast<size_t>(w));
         if (w < 0 && errno != EAGAIN && errno != EINTR) input = {};
         if (input.empty()) in_w.reset();
-        continue;
+      } else if (out_r && p.fd == out_r.get()) {
+        read_some(out_r, res.out);
+      } else if (err_r && p.fd == err_r.get()) {
+        read_some(err_r, res.err);
       }
-      Fd& f = (out_r && p.fd == out_r.get()) ? out_r : err_r;
-      std::string& dst = (&f == &out_r) ? res.out : res.err;
-      ssize_t m = ::read(f.get(), buf, sizeof buf);
-      if (m > 0)
-        dst.append(buf, static_cast<size_t>(m));
-      else if (m == 0 || (errno != EINTR && errno != EAGAIN))
-        f.reset();
+    }
+    if (!exited) {
+      siginfo_t info{};
+      if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+          info.si_pid == pid) {
+        exited = true;
+        stop_reading_in(opts.grace);
+      }
     }
   }
+  // What is already in the pipes is the child's; nothing more is awaited.
+  if (out_r) read_some(out_r, res.out);
+  if (err_r) read_some(err_r, res.err);
+  if (!exited) child.kill_group(SIGKILL);
   res.exit_code = child.wait();
   return res;
 }
@@ -305,22 +428,21 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& opts) {
 Child::Child(Child&& o) noexcept : pid_(std::exchange(o.pid_, -1)) {}
 Child& Child::operator=(Child&& o) noexcept {
   if (this != &o) {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      int st;
-      ::waitpid(pid_, &st, 0);
-    }
+    kill_and_reap();
     pid_ = std::exchange(o.pid_, -1);
   }
   return *this;
 }
-Child::~Child() {
-  if (pid_ > 0) {
-    ::kill(pid_, SIGKILL);
-    int st;
-    while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
-    }
+Child::~Child() { kill_and_reap(); }
+void Child::kill_and_reap() noexcept {
+  if (pid_ <= 0) return;
+  // Not reaped yet, so no other process can hold its pid or group id.
+  ::kill(-pid_, SIGKILL);
+  ::kill(pid_, SIGKILL);
+  int st;
+  while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
   }
+  pid_ = -1;
 }
 pid_t Child::release() noexcept { return std::exchange(pid_, -1); }
 int Child::wait() {
@@ -343,6 +465,10 @@ std::optional<int> Child::try_wait() {
 }
 void Child::kill(int sig) {
   if (pid_ > 0) ::kill(pid_, sig);
+}
+void Child::kill_group(int sig) {
+  if (pid_ <= 0) return;
+  if (::kill(-pid_, sig) != 0) ::kill(pid_, sig);  // not a group leader (Child(pid) of a plain fork)
 }
 
 }  // namespace avm

@@ -26,8 +26,28 @@ std::vector<std::string> split(std::string_view s, char sep) {
   return out;
 }
 
-bool starts_with(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
+std::string lower_ascii(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> parse_key_values(std::string_view text, bool trim_space) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto line : split(text, '\n')) {
+    if (trim_space) line = trim(line);
+    if (line.empty() || line[0] == '#') continue;
+    auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::string k = line.substr(0, eq), v = line.substr(eq + 1);
+    if (trim_space) {
+      k = trim(k);
+      v = trim(v);
+    }
+    out.emplace_back(std::move(k), std::move(v));
+  }
+  return out;
 }
 
 std::string shell_quote(std::string_view s) {

@@ -4,10 +4,10 @@
 #include <string>
 
 #include "fuzz.h"
-#include "qmp/base64.h"
+#include "util/base64.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  using namespace avm::qmp;
+  using namespace avm;
   std::string_view in = avm::fuzz::as_text(data, size);
 
   std::string enc = base64_encode(in);

@@ -11,12 +11,12 @@
 #include "fuzz.h"
 #include "launcher/egress.h"
 #include "util/error.h"
+#include "util/strings.h"
 
 namespace {
 
 std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string out = avm::lower_ascii(s);
   if (!out.empty() && out.back() == '.') out.pop_back();
   return out;
 }
@@ -25,10 +25,6 @@ std::string upper(std::string_view s) {
   std::string out(s);
   for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return out;
-}
-
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
 }  // namespace
@@ -84,7 +80,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(port == eport);
     std::string h = lower(host);
     if (wildcard)
-      FUZZ_CHECK(h.size() > ehost.size() - 1 && ends_with(h, ehost.substr(1)));
+      FUZZ_CHECK(h.size() > ehost.size() - 1 && h.ends_with(ehost.substr(1)));
     else
       FUZZ_CHECK(h == ehost);
   }

@@ -11,6 +11,7 @@
 #include "util/error.h"
 #include "util/file.h"
 #include "util/temp_dir.h"
+#include "util/timestamp.h"
 
 using namespace avm::sessions;
 using avm::test::GitDaemon;
@@ -133,7 +134,7 @@ TEST_CASE("a spawn's session folder appears complete, or not at all", "[git-daem
       m.ref = "dev";
       m.checked_out = r.checked_out;
       m.commit = r.commit;
-      m.created = utc_now_iso8601();
+      m.created = avm::utc_now_iso8601();
       ns.save(m);
       ns.commit();
     }

@@ -1,13 +1,16 @@
 #include "launcher/qemu_process.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstring>
 
 #include "util/error.h"
+#include "util/fd.h"
 #include "util/file.h"
 #include "util/process.h"
 #include "util/flock.h"
@@ -73,9 +76,12 @@ TEST_CASE("a recorded pid is trusted only if name and start time match", "[qemu_
 
 TEST_CASE("a program that cannot be run is an error, not a detached nothing", "[qemu_process]") {
   avm::TempDir d;
-  CHECK_THROWS_AS(start_detached({"/nonexistent/qemu"}, d.path() / "log"), avm::Error);
+  CHECK_THROWS_WITH(start_detached({"/nonexistent/qemu"}, d.path() / "log"),
+                    Catch::Contains("/nonexistent/qemu") && Catch::Contains(std::strerror(ENOENT)));
   avm::write_file_atomic(d.path() / "notexec", "x", 0644);
-  CHECK_THROWS_AS(start_detached({(d.path() / "notexec").string()}, d.path() / "log"), avm::Error);
+  CHECK_THROWS_WITH(start_detached({(d.path() / "notexec").string()}, d.path() / "log"),
+                    Catch::Contains(std::strerror(EACCES)));
+  CHECK_THROWS_AS(start_detached({"no-such-qemu-xyz"}, d.path() / "log"), avm::Error);
 }
 
 TEST_CASE("inherited fds stay open in the detached process", "[qemu_process]") {
@@ -102,6 +108,24 @@ TEST_CASE("a detached process gets only the environment it is given", "[qemu_pro
   CHECK(env.find("sk-should-not-leak") == std::string::npos);
   CHECK(env.find("PATH=") != std::string::npos);
   ::unsetenv("AGENT_VM_TEST_SECRET");
+
+  auto q = start_detached({"env"}, d.path() / "env.log", {}, {"A=1", "B=two words"});
+  Reap r2{q.pid};
+  REQUIRE(avm::wait_for_exit(q.pid, 5s));
+  CHECK(avm::read_file(d.path() / "env.log") == "A=1\nB=two words\n");
+}
+
+TEST_CASE("a detached process inherits no fd but those listed", "[qemu_process]") {
+  avm::TempDir d;
+  avm::Fd leaked(::open("/dev/null", O_RDONLY));  // not CLOEXEC
+  avm::Fd kept(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  REQUIRE((leaked && kept));
+  std::string script = "for f in \"$@\"; do [ -e /proc/$$/fd/$f ] && echo open $f; done; true";
+  auto p = start_detached({"sh", "-c", script, "sh", std::to_string(kept.get()), std::to_string(leaked.get())},
+                          d.path() / "log", {kept.get()});
+  Reap r{p.pid};
+  REQUIRE(avm::wait_for_exit(p.pid, 5s));
+  CHECK(avm::read_file(d.path() / "log") == "open " + std::to_string(kept.get()) + "\n");
 }
 
 TEST_CASE("nothing a detached process runs can gain privileges through exec", "[qemu_process]") {

@@ -43,10 +43,10 @@ TEST_CASE("session keys are OpenSSH ed25519 keys with private modes", "[keys]") 
   CHECK(mode_of(k.client_pub) == 0644);
   CHECK(mode_of(k.host_pub) == 0644);
 
-  CHECK(avm::starts_with(avm::read_file(k.client_key), "-----BEGIN OPENSSH PRIVATE KEY-----"));
-  CHECK(avm::starts_with(avm::read_file(k.host_key), "-----BEGIN OPENSSH PRIVATE KEY-----"));
+  CHECK(avm::read_file(k.client_key).starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
+  CHECK(avm::read_file(k.host_key).starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
   std::string pub = avm::read_file(k.client_pub);
-  CHECK(avm::starts_with(pub, "ssh-ed25519 AAAA"));
+  CHECK(pub.starts_with("ssh-ed25519 AAAA"));
   CHECK(pub.find(" agent-vm session k3f9ab\n") != std::string::npos);
   CHECK(avm::read_file(k.authorized_keys) == pub);
 
@@ -56,7 +56,7 @@ TEST_CASE("session keys are OpenSSH ed25519 keys with private modes", "[keys]") 
     CHECK(l.find("(ED25519)") != std::string::npos);
   }
   std::string client_fp = key_fingerprint(k.client_pub);
-  CHECK(avm::starts_with(client_fp, "SHA256:"));
+  CHECK(client_fp.starts_with("SHA256:"));
   CHECK(ssh_keygen_l(k.client_key).find(client_fp) != std::string::npos);
   CHECK(ssh_keygen_l(k.client_pub).find(client_fp) != std::string::npos);
   CHECK(ssh_keygen_l(k.host_key).find(key_fingerprint(k.host_pub)) != std::string::npos);
@@ -64,7 +64,7 @@ TEST_CASE("session keys are OpenSSH ed25519 keys with private modes", "[keys]") 
   // The private key derives the same public key (ssh-keygen -y).
   auto y = avm::run({"ssh-keygen", "-y", "-f", k.host_key.string()});
   REQUIRE(y.exit_code == 0);
-  CHECK(avm::starts_with(avm::read_file(k.host_pub), avm::trim(y.out)));
+  CHECK(avm::read_file(k.host_pub).starts_with(avm::trim(y.out)));
 }
 
 TEST_CASE("each session gets fresh keys", "[keys]") {

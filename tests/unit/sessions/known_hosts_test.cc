@@ -22,15 +22,6 @@ std::pair<std::string, std::string> fresh_key(const fs::path& dir, const std::st
 
 }  // namespace
 
-TEST_CASE("base64 matches the standard alphabet and padding", "[known_hosts]") {
-  CHECK(base64_encode("") == "");
-  CHECK(base64_encode("f") == "Zg==");
-  CHECK(base64_encode("fo") == "Zm8=");
-  CHECK(base64_encode("foo") == "Zm9v");
-  CHECK(base64_encode("foobar") == "Zm9vYmFy");
-  CHECK(base64_encode(std::string("\xff\xfe\x00", 3)) == "//4A");
-}
-
 TEST_CASE("a host key is checked against known_hosts, hashed or not", "[known_hosts]") {
   avm::TempDir tmp;
   auto [type, key] = fresh_key(tmp.path(), "a");

@@ -185,11 +185,3 @@ TEST_CASE("load_meta reports a missing file as corrupt", "[meta]") {
   avm::write_file_atomic(dir.path() / "meta.json", format_meta(full_meta()));
   CHECK(load_meta(dir.path() / "meta.json") == full_meta());
 }
-
-TEST_CASE("utc_now_iso8601 is UTC ISO-8601", "[meta]") {
-  std::string t = utc_now_iso8601();
-  REQUIRE(t.size() == 20);
-  CHECK(t[4] == '-');
-  CHECK(t[10] == 'T');
-  CHECK(t[19] == 'Z');
-}

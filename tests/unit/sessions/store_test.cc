@@ -18,6 +18,7 @@
 #include "util/file.h"
 #include "util/process.h"
 #include "util/temp_dir.h"
+#include "util/timestamp.h"
 
 using namespace avm::sessions;
 using namespace std::chrono_literals;
@@ -29,7 +30,7 @@ Meta meta_for(const std::string& id) {
   Meta m;
   m.id = id;
   m.repo_url = "/src/repo";
-  m.created = utc_now_iso8601();
+  m.created = avm::utc_now_iso8601();
   m.image = "debian";
   m.accelerator = "tcg";
   m.cpus = 2;
@@ -320,7 +321,7 @@ TEST_CASE("save needs the session's lock", "[store]") {
   auto la = store.lock("a");
   Meta m = store.load("a");
   m.intent = Intent::Running;
-  m.history.push_back({utc_now_iso8601(), std::nullopt, std::nullopt, ""});
+  m.history.push_back({avm::utc_now_iso8601(), std::nullopt, std::nullopt, ""});
   store.save(la, m);
   CHECK(store.load("a") == m);
   Meta mb = store.load("b");
@@ -337,7 +338,7 @@ TEST_CASE("a save that cannot be written leaves the old meta.json", "[store][rel
   auto l = store.lock(id);
   Meta big = old;
   for (int i = 0; i < 200; ++i)
-    big.history.push_back({utc_now_iso8601(), utc_now_iso8601(), StopHow::Crash, std::string(100, 'x')});
+    big.history.push_back({avm::utc_now_iso8601(), avm::utc_now_iso8601(), StopHow::Crash, std::string(100, 'x')});
 
   // A file size limit makes write(2) fail with EFBIG part way, as a full disk would.
   struct rlimit saved {};
@@ -415,7 +416,7 @@ TEST_CASE("a writer killed in the middle of a save leaves the old meta.json whol
   Meta old = store.load(id);
   Meta big = old;
   for (int i = 0; i < 200; ++i)
-    big.history.push_back({utc_now_iso8601(), utc_now_iso8601(), StopHow::Crash, std::string(100, 'x')});
+    big.history.push_back({avm::utc_now_iso8601(), avm::utc_now_iso8601(), StopHow::Crash, std::string(100, 'x')});
   const std::size_t full = format_meta(big).size();
   auto tmp_files = [&] {
     std::vector<fs::path> out;

@@ -38,3 +38,16 @@ TEST_CASE("tail_lines keeps the last lines", "[strings]") {
   CHECK(avm::split("a,,b", ',') == std::vector<std::string>{"a", "", "b"});
   CHECK(avm::trim("  x \n") == "x");
 }
+
+TEST_CASE("lower_ascii lowers ASCII letters only", "[strings]") {
+  CHECK(avm::lower_ascii("Api.Anthropic.COM") == "api.anthropic.com");
+  CHECK(avm::lower_ascii("x-Y_9@Z") == "x-y_9@z");
+  CHECK(avm::lower_ascii("\xC3\x89t\xC3\xA9") == "\xC3\x89t\xC3\xA9");  // UTF-8 bytes untouched
+}
+
+TEST_CASE("parse_key_values splits at the first '=' and skips the rest", "[strings]") {
+  using KV = std::vector<std::pair<std::string, std::string>>;
+  CHECK(avm::parse_key_values("a=1\n# c=2\n\nno equals\nb= x=y \n=v\n") ==
+        KV{{"a", "1"}, {"b", " x=y "}, {"", "v"}});
+  CHECK(avm::parse_key_values("  a = 1 \n  # c=2\n\tb=x=y\n", true) == KV{{"a", "1"}, {"b", "x=y"}});
+}

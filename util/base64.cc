@@ -1,9 +1,9 @@
-#include "qmp/base64.h"
+#include "util/base64.h"
 
 #include <array>
 #include <cstdint>
 
-namespace avm::qmp {
+namespace avm {
 
 namespace {
 
@@ -71,4 +71,4 @@ std::optional<std::string> base64_decode(std::string_view in) {
   return out;
 }
 
-}  // namespace avm::qmp
+}  // namespace avm
