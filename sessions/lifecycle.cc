@@ -217,6 +217,7 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
     bo.wait_until = opts.wait ? L::ReadyCheck::Agent : L::ReadyCheck::Share;
     bo.qemu_log = p.run() / "qemu.log";
     steady_clock::time_point qemu_started{};
+    bo.cancel = opts.cancel;
     bo.on_started = [&](const L::VmHandle& vm) {
       qemu_started = steady_clock::now();
       meta.qemu_pid = vm.pid;
@@ -334,6 +335,7 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
   CloneOptions co;
   co.ref = req.ref;
   co.progress = [&](const CloneProgress& cp) { progress.update(describe(cp)); };
+  co.cancel = req.start.cancel;
   CloneResult cr;
   auto clone_began = steady_clock::now();
   try {
@@ -348,6 +350,7 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
   meta.checked_out = cr.checked_out;
   meta.commit = cr.commit;
   ns.save(meta);
+  if (req.start.cancel && req.start.cancel->load()) throw Error("interrupted after the clone; nothing was kept");
   SessionLock lock = ns.commit();
   progress.note("session " + meta.id + " created in " + store.dir(meta.id).string());
   try {

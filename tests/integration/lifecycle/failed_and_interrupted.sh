@@ -60,6 +60,15 @@ expect_eq "the agent was not asked to stop" spawn "$(cat "$AGENT_VM_SESSIONS/$id
 agent-rm "$id" >/dev/null
 expect_eq "nothing left after rm" "" "$(sessions_left)"
 
+# Runs agent-spawn in a terminal and says how it ended. bash waits to see
+# whether its child took Ctrl+C as an order to die: only if it did, bash dies
+# too (and the line never shows).
+cat >"$TEST_TMP/run-spawn" <<'EOF2'
+agent-spawn "$@"
+echo spawn-exit=$?
+exec sleep 600
+EOF2
+
 log "Ctrl+C while cloning"
 # A server that accepts and never answers: the clone waits on it.
 python3 -c '
@@ -79,7 +88,7 @@ _bg_pids+=($!)
 wait_file "$TEST_TMP/silent.port" 20
 silent="git://127.0.0.1:$(cat "$TEST_TMP/silent.port")/project.git"
 drv new-session -d -s clone -x 200 -y 50 \
-  "agent-spawn --repo $silent --agent-cmd $STAND_IN --memory 512M; echo spawn-exit=\$?; sleep 600"
+  "exec bash $TEST_TMP/run-spawn --repo $silent --agent-cmd $STAND_IN --memory 512M"
 wait_file "$TEST_TMP/silent.accepted" 60
 expect_match "a session is being made" '^\.creating-' "$(sessions_left | head -n 1)"
 drv send-keys -t clone C-c
@@ -93,7 +102,7 @@ drv kill-session -t clone
 
 log "Ctrl+C while booting"
 drv new-session -d -s boot -x 200 -y 50 \
-  "agent-spawn --repo $URL --agent-cmd $STAND_IN --memory 512M; echo spawn-exit=\$?; sleep 600"
+  "exec bash $TEST_TMP/run-spawn --repo $URL --agent-cmd $STAND_IN --memory 512M"
 # QEMU runs once spawn has recorded its pid in the committed session.
 deadline=$((SECONDS + 120))
 until id=$(only_session) && pid=$(jq -r '.qemu.pid // empty' "$(meta_of "$id")" 2>/dev/null) && [ -n "$pid" ]; do
