@@ -41,3 +41,6 @@ wait_gone() {
 qemus_of() { pgrep -f -- "-name agent-vm-$1( |,|\$)" || true; }
 expect_no_qemu() { expect_eq "no QEMU of $1" "" "$(qemus_of "$1" | tr '\n' ' ')"; }
 meta_of() { echo "$AGENT_VM_SESSIONS/$1/meta.json"; }
+
+# A line of the guest kernel's on the console (quiet: warnings and worse).
+KERNEL_LINE='\[ *[0-9]+\.[0-9]{6}\] '
