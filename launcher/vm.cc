@@ -150,7 +150,7 @@ BootResult boot_vm(const VmSpec& spec, PortReservation& port, const BootOptions&
   for (;;) {
     if (opts.cancel && opts.cancel->load()) {
       put_down(vm, qmp);
-      throw BootError("interrupted while the VM booted; it was stopped", "", file_tail(spec.console_log, 20),
+      throw BootError("the VM was stopped while booting (interrupted)", "", file_tail(spec.console_log, 20),
                       false);
     }
     auto elapsed = duration_cast<milliseconds>(Clock::now() - start);

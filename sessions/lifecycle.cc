@@ -338,10 +338,12 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
   co.cancel = req.start.cancel;
   CloneResult cr;
   auto clone_began = steady_clock::now();
+  auto cancelled = [&] { return req.start.cancel && req.start.cancel->load(); };
   try {
     cr = clone_repo(req.repo, p.repo(), co);
   } catch (...) {
-    progress.done("failed");
+    progress.done(cancelled() ? "abandoned" : "failed");
+    if (cancelled()) throw Error("the clone was abandoned and nothing was kept", "run agent-spawn again");
     throw;
   }
   auto cloned = duration_cast<milliseconds>(steady_clock::now() - clone_began);
@@ -350,7 +352,7 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
   meta.checked_out = cr.checked_out;
   meta.commit = cr.commit;
   ns.save(meta);
-  if (req.start.cancel && req.start.cancel->load()) throw Error("interrupted after the clone; nothing was kept");
+  if (cancelled()) throw Error("the clone was abandoned and nothing was kept", "run agent-spawn again");
   SessionLock lock = ns.commit();
   progress.note("session " + meta.id + " created in " + store.dir(meta.id).string());
   try {
