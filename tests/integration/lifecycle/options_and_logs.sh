@@ -68,14 +68,15 @@ expect_eq "nothing created" "" "$(sessions_left)"
 
 log "spawn with --port, --cpus, --memory, --env and an awkward prompt"
 # Quotes of both kinds, shell syntax, a backslash, a tab, inner and trailing
-# newlines, and a leading '-' (which must not be taken for an option).
+# newlines, and a leading '-' (which must not be taken for an option), passed
+# as users type it: --prompt TEXT.
 printf -- '-n "double" '\''single'\'' $HOME `id` \\ back\tslash\nsecond line\n\n  indented last line\n' \
   >"$TEST_TMP/prompt"
 prompt=$(cat "$TEST_TMP/prompt"; echo .)
 prompt=${prompt%.}
 export AVM_TEST_VALUE='spaces and "quotes" and $dollar = equals'
 port1=$(free_port)
-out=$(agent-spawn --repo "$URL" --agent-cmd "bash ./as-opencode" --prompt="$prompt" \
+out=$(agent-spawn --repo "$URL" --agent-cmd "bash ./as-opencode" --prompt "$prompt" \
         --env AVM_TEST_VALUE --port "$port1" --cpus 1 --memory 512M --no-wait --json)
 id=$(json .id "$out")
 expect_eq "spawn's port" "$port1" "$(json .ssh_port "$out")"
