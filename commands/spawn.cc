@@ -1,5 +1,9 @@
 // agent-spawn: create a session and boot its VM.
+#include <signal.h>
+
 #include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstring>
 #include <iostream>
 
 #include "commands/command.h"
@@ -9,6 +13,43 @@
 namespace avm::cmd {
 
 namespace {
+
+// SIGINT (Ctrl+C), SIGTERM and SIGHUP while spawn works. The first asks it
+// to give up cleanly: a clone is abandoned and nothing is kept; a booting VM
+// is stopped and its session marked failed. No SA_RESTART, so a read blocked
+// on a silent server returns. A second signal ends spawn at once.
+std::atomic<bool> g_interrupted{false};
+volatile sig_atomic_t g_signal = 0;
+
+void on_interrupt(int sig) {
+  if (g_interrupted.exchange(true)) {
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+    return;
+  }
+  g_signal = sig;
+}
+
+class InterruptScope {
+ public:
+  InterruptScope() {
+    struct sigaction sa {};
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    for (int s : kSignals) ::sigaction(s, &sa, &old_[index(s)]);
+  }
+  ~InterruptScope() {
+    for (int s : kSignals) ::sigaction(s, &old_[index(s)], nullptr);
+  }
+  InterruptScope(const InterruptScope&) = delete;
+  InterruptScope& operator=(const InterruptScope&) = delete;
+
+ private:
+  static constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
+  static std::size_t index(int s) { return s == SIGINT ? 0 : s == SIGTERM ? 1 : 2; }
+  struct sigaction old_[3] {};
+};
 
 class Spawn final : public Command {
  public:
@@ -58,7 +99,9 @@ class Spawn final : public Command {
         "EXIT STATUS\n"
         "  0 when the agent runs (or QEMU runs, with --no-wait); 1 on any error. A clone\n"
         "  that fails leaves no session behind; a VM that fails to boot leaves the session\n"
-        "  marked failed (see agent-logs, agent-resume, agent-rm).");
+        "  marked failed (see agent-logs, agent-resume, agent-rm). Ctrl+C (or SIGTERM,\n"
+        "  SIGHUP) does the same: during the clone nothing is kept; during the boot the\n"
+        "  VM is stopped and the session marked failed. A second Ctrl+C ends it at once.");
   }
 
   int run() override {
@@ -66,7 +109,15 @@ class Spawn final : public Command {
     req_.start = flags_.to_options();
     Progress progress(quiet_ || json_);
     auto store = open_store();
-    auto r = sessions::spawn(store, req_, progress);
+    InterruptScope interrupts;
+    req_.start.cancel = &g_interrupted;
+    sessions::StartResult r;
+    try {
+      r = sessions::spawn(store, req_, progress);
+    } catch (const Error& e) {
+      if (!g_signal) throw;
+      throw Error(std::string("interrupted by SIG") + ::sigabbrev_np(g_signal) + ": " + e.what(), e.hint());
+    }
     print_started(r, json_, quiet_, "started");
     return 0;
   }

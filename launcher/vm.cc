@@ -148,6 +148,11 @@ BootResult boot_vm(const VmSpec& spec, PortReservation& port, const BootOptions&
   std::optional<Clock::time_point> agent_populated;  // since when the agent's cgroup has processes
 
   for (;;) {
+    if (opts.cancel && opts.cancel->load()) {
+      put_down(vm, qmp);
+      throw BootError("the VM was stopped while booting (interrupted)", "", file_tail(spec.console_log, 20),
+                      false);
+    }
     auto elapsed = duration_cast<milliseconds>(Clock::now() - start);
     if (!proc_alive(vm.pid)) rm.on_exited(trim(file_tail(qemu_log, 3)), elapsed);
     ReadyAction a = rm.next(elapsed);

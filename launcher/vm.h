@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -51,6 +52,9 @@ struct BootOptions {
   // Called once QEMU runs, before any waiting: record the pid now, so a
   // crash of this process leaves it findable.
   std::function<void(const VmHandle&)> on_started;
+  // Set (by a signal handler) to give up: QEMU is stopped and BootError
+  // thrown at the next step of the wait.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct BootResult {

@@ -219,6 +219,7 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
     bo.wait_until = opts.wait ? L::ReadyCheck::Agent : L::ReadyCheck::Share;
     bo.qemu_log = p.run() / "qemu.log";
     steady_clock::time_point qemu_started{};
+    bo.cancel = opts.cancel;
     bo.on_started = [&](const L::VmHandle& vm) {
       qemu_started = steady_clock::now();
       meta.qemu_pid = vm.pid;
@@ -336,12 +337,15 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
   CloneOptions co;
   co.ref = req.ref;
   co.progress = [&](const CloneProgress& cp) { progress.update(describe(cp)); };
+  co.cancel = req.start.cancel;
   CloneResult cr;
   auto clone_began = steady_clock::now();
+  auto cancelled = [&] { return req.start.cancel && req.start.cancel->load(); };
   try {
     cr = clone_repo(req.repo, p.repo(), co);
   } catch (...) {
-    progress.done("failed");
+    progress.done(cancelled() ? "abandoned" : "failed");
+    if (cancelled()) throw Error("the clone was abandoned and nothing was kept", "run agent-spawn again");
     throw;
   }
   auto cloned = duration_cast<milliseconds>(steady_clock::now() - clone_began);
@@ -350,6 +354,7 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
   meta.checked_out = cr.checked_out;
   meta.commit = cr.commit;
   ns.save(meta);
+  if (cancelled()) throw Error("the clone was abandoned and nothing was kept", "run agent-spawn again");
   SessionLock lock = ns.commit();
   progress.note("session " + meta.id + " created in " + store.dir(meta.id).string());
   try {

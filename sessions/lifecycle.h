@@ -4,6 +4,7 @@
 // status is always observed from the VM itself.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -37,6 +38,9 @@ struct StartOptions {
   std::optional<std::string> image;       // keep the session's when unset
   bool wait = true;                       // false: return once QEMU runs and the share is confirmed
   std::chrono::milliseconds boot_timeout = kDefaultBootTimeout;
+  // Set (by a signal handler) to give up: a clone is abandoned (and its
+  // session removed), a booting VM stopped (and its session marked failed).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct SpawnRequest {

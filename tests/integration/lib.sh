@@ -33,7 +33,7 @@ cleanup() {
     done
   fi
   for p in "${_bg_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  tmux -L "agent-vm-test-$$" kill-server 2>/dev/null
+  drv kill-server 2>/dev/null
   rm -rf "$TEST_TMP"
   if [ $rc -eq 0 ] && [ $_failed -eq 0 ]; then log "PASS"; else log "exit $rc"; fi
   exit $rc
@@ -89,8 +89,11 @@ json() { jq -r "$1" <<<"$2"; }
 # Session fields from agent-list --json.
 list_field() { agent-vm list --json | jq -r --arg id "$1" ".[] | select(.id==\$id) | $2"; }
 
-# A pty driver: runs a command in a detached tmux server of our own.
-drv() { tmux -L "agent-vm-test-$$" "$@"; }
+# A pty driver: runs a command in a detached tmux server of our own: its
+# socket in the test's folder, no configuration file and sh for the panes
+# (a user's ~/.tmux.conf or login shell could change the shell, the
+# terminal type or the keys).
+drv() { SHELL=/bin/sh TMUX_TMPDIR="$TEST_TMP" tmux -f /dev/null -L drv "$@"; }
 # wait_screen <tmux target> <regex> <seconds>: until the pane shows regex.
 wait_screen() {
   local deadline=$((SECONDS + $3))

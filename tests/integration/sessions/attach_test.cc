@@ -203,11 +203,19 @@ class PtyRun {
   std::size_t seen_ = 0;
 };
 
-// A private tmux server; killed when this goes.
+// A private tmux server; killed when this goes. Its configuration is its
+// own, never the machine's (~/.tmux.conf, /etc/tmux.conf): a prefix or
+// option set there would change what the keys do. assume-paste-time is 0:
+// by default tmux takes keys that come within 1 ms of the previous ones for
+// a paste and does not run their bindings, and on a fast machine Ctrl+B,
+// typed one echo after other keys, comes that soon (the prefix then reached
+// the pane as a plain ^B). No person types that fast.
 struct Tmux {
   avm::TempDir dir{"avm-tmux"};
-  std::string prefix = "TMUX_TMPDIR=" + dir.path().string() + " tmux -L avmtest";
+  std::string prefix = "TMUX_TMPDIR=" + dir.path().string() + " tmux -f " + (dir.path() / "tmux.conf").string() +
+                       " -L avmtest";
   Tmux() {
+    avm::write_file_atomic(dir.path() / "tmux.conf", "set -g assume-paste-time 0\n");
     auto r = avm::run({"sh", "-c", prefix + " new-session -d -s agent -x 80 -y 24 cat"});
     REQUIRE(r.exit_code == 0);
   }
@@ -319,6 +327,8 @@ TEST_CASE("attach gives the remote a terminal of the local size and follows resi
 }
 
 TEST_CASE("attach on tmux: Ctrl+B D detaches and leaves the agent running", "[attach]") {
+  // A terminal type every tmux knows, whatever terminal runs the tests.
+  ScopedEnv term("TERM", "xterm-256color");
   Guest g;
   Tmux tmux;
   PtyRun t(g.options(tmux.prefix + " attach -t agent"), 24, 80);
