@@ -78,8 +78,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 sys.stderr.write("auth ok user=%s\n" % user)
                 return user
             sys.stderr.write("auth refused user=%s\n" % user_pass.split(":", 1)[0])
-        self.reply(401, b"authentication required\n",
-                   [("WWW-Authenticate", 'Basic realm="avm-test"')])
+        # No body: libgit2 1.5 misreads the response that follows a 401
+        # with a body on the same connection ("http parser error").
+        self.reply(401, b"", [("WWW-Authenticate", 'Basic realm="avm-test"')])
         return None
 
     def handle_any(self):
