@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "sessions/keys.h"
@@ -28,9 +30,38 @@ namespace {
 
 // ---- libgit2 ownership ------------------------------------------------------
 
+std::string last_git_error();
+
 void libgit2_init_once() {
   static std::once_flag once;
   std::call_once(once, [] { git_libgit2_init(); });  // never shut down: process lifetime
+}
+
+// Debian's libgit2 verifies TLS servers with mbedTLS against a built-in CA
+// bundle only. Honour SSL_CERT_FILE and SSL_CERT_DIR as OpenSSL does (in
+// place of the system's CAs), so a private CA is trusted the usual way.
+// The setting is process-wide: it is brought in line with the environment
+// before each clone.
+void apply_ca_locations() {
+  static std::mutex m;
+  static std::string applied;  // file '\n' dir in force; empty: libgit2's default
+  const char* f = std::getenv("SSL_CERT_FILE");
+  const char* d = std::getenv("SSL_CERT_DIR");
+  std::string file = f && *f ? f : "", dir = d && *d ? d : "";
+  std::string want = file.empty() && dir.empty() ? "" : file + '\n' + dir;
+  std::lock_guard lock(m);
+  if (want == applied) return;
+  if (want.empty()) {
+    std::error_code ec;
+    file = "/etc/ssl/certs/ca-certificates.crt";  // the system's, as libgit2 was built
+    if (!fs::exists(file, ec)) file.clear(), dir = "/etc/ssl/certs";
+  }
+  if (git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, file.empty() ? nullptr : file.c_str(),
+                       dir.empty() ? nullptr : dir.c_str()) != 0)
+    throw Error("cannot load the trusted certificates from " + (file.empty() ? dir : file) + ": " +
+                    last_git_error(),
+                "point SSL_CERT_FILE at a PEM file of CA certificates (or unset it)");
+  applied = want;
 }
 
 template <class T, void (*Free)(T*)>
@@ -81,6 +112,11 @@ bool scp_like(std::string_view s) {
 
 struct CloneState {
   ParsedUrl url;
+  // Credentials from an http(s) URL, given to the server when it asks; the
+  // remote is recorded without the password.
+  std::string url_user, url_password;
+  std::string remote_url;
+  int password_tries = 0;
   const CloneOptions* opts = nullptr;
   bool cancelled = false;
   int agent_tries = 0;
@@ -139,6 +175,13 @@ int on_credentials(git_credential** out, const char*, const char* user_from_url,
                    unsigned int allowed, void* payload) {
   auto* st = static_cast<CloneState*>(payload);
   std::string user = user_from_url && *user_from_url ? user_from_url : local_user();
+  if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && !st->url_password.empty()) {
+    if (st->password_tries++ == 0)
+      return git_credential_userpass_plaintext_new(out, st->url_user.c_str(), st->url_password.c_str());
+    st->auth_problem = "the server refused the user name and password given in the URL";
+    git_error_set_str(GIT_ERROR_NET, st->auth_problem.c_str());
+    return GIT_EAUTH;
+  }
   if (allowed & GIT_CREDENTIAL_SSH_KEY) {
     const char* sock = std::getenv("SSH_AUTH_SOCK");
     if (!sock || !*sock) {
@@ -157,6 +200,41 @@ int on_credentials(git_credential** out, const char*, const char* user_from_url,
   st->auth_problem = "the server asks for a user name and password";
   git_error_set_str(GIT_ERROR_NET, st->auth_problem.c_str());
   return GIT_EAUTH;
+}
+
+// The remote "origin", made with the URL minus its password.
+int create_remote(git_remote** out, git_repository* repo, const char* name, const char*, void* payload) {
+  auto* st = static_cast<CloneState*>(payload);
+  return git_remote_create(out, repo, name, st->remote_url.c_str());
+}
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// The user and password of "scheme://user:password@host/...", decoded;
+// empty when the URL carries no password.
+std::pair<std::string, std::string> url_credentials(std::string_view url) {
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return {};
+  std::string_view authority = url.substr(scheme_end + 3);
+  authority = authority.substr(0, authority.find('/'));
+  auto at = authority.rfind('@');
+  if (at == std::string_view::npos) return {};
+  std::string_view userinfo = authority.substr(0, at);
+  auto colon = userinfo.find(':');
+  if (colon == std::string_view::npos) return {};
+  return {percent_decode(userinfo.substr(0, colon)), percent_decode(userinfo.substr(colon + 1))};
 }
 
 std::string ssh_type_name(git_cert_ssh_raw_type_t t) {
@@ -239,6 +317,11 @@ std::string endpoint(const ParsedUrl& u) {
   const ParsedUrl& u = st.url;
   if (st.cancelled) throw Error("clone of " + display + " cancelled");
   if (!st.hostkey_error.empty()) throw Error(st.hostkey_error, st.hostkey_hint);
+  if (rc == GIT_ECERTIFICATE || (u.kind == UrlKind::Http && contains(msg, "certificate")))
+    throw Error("the TLS certificate of " + endpoint(u) + " is not valid for " + u.host +
+                    " or not signed by a trusted CA (" + msg + "); refusing to clone " + display,
+                "if the server uses a private CA, point SSL_CERT_FILE at its certificate (PEM); "
+                "otherwise check the URL's host name");
 
   static constexpr std::string_view unreachable[] = {
       "failed to connect",       "connection refused",  "could not resolve",
@@ -253,6 +336,8 @@ std::string endpoint(const ParsedUrl& u) {
     std::string hint =
         u.kind == UrlKind::Ssh
             ? "load a key the server accepts into ssh-agent (ssh-add) and check SSH_AUTH_SOCK"
+        : st.password_tries > 0
+            ? "check the user name and password (or token) in the URL"
             : "agent-vm does not ask for passwords: use an ssh URL with your key in ssh-agent, or "
               "clone the repository yourself and pass its local path";
     throw Error("authentication failed for " + display + ": " + why, hint);
@@ -627,6 +712,15 @@ CloneResult clone_repo(std::string_view url_in, const fs::path& dest, const Clon
   co.fetch_opts.callbacks.credentials = on_credentials;
   co.fetch_opts.callbacks.certificate_check = on_certificate;
   co.fetch_opts.callbacks.payload = &st;
+  if (st.url.kind == UrlKind::Http) {
+    std::tie(st.url_user, st.url_password) = url_credentials(clone_url);
+    if (!st.url_password.empty()) {
+      st.remote_url = display;
+      co.remote_cb = create_remote;
+      co.remote_cb_payload = &st;
+    }
+    apply_ca_locations();
+  }
 
   git_repository* raw = nullptr;
   int rc = git_clone(&raw, clone_url.c_str(), dest.c_str(), &co);
