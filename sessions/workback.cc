@@ -664,6 +664,16 @@ DefuseReport defuse(const SessionPaths& paths, const Meta& meta) {
   return r;
 }
 
+DefuseReport defuse_after_stop(const SessionPaths& paths, const Meta& meta) {
+  try {
+    return defuse(paths, meta);
+  } catch (const std::exception& e) {
+    DefuseReport r;
+    r.error = e.what();
+    return r;
+  }
+}
+
 WorkDiff diff(const SessionStore& store, const std::string& id_or_prefix, const DiffOptions& opts) {
   Opened o = open_session(store, id_or_prefix);
   SessionRepo s = open_session_repo(o.paths.repo());
@@ -694,7 +704,7 @@ ExportResult export_work(const SessionStore& store, const std::string& id_or_pre
   fs::path canon = fs::weakly_canonical(fs::absolute(target), ec);
   fs::path root = fs::weakly_canonical(fs::absolute(store.root()), ec);
   std::string cs = canon.string(), rs = root.string();
-  if (cs == rs || starts_with(cs, rs + "/") || starts_with(cs, (root.parent_path() / ".host").string()))
+  if (cs == rs || starts_with(cs, rs + "/"))
     throw Error("cannot export into " + target.string() + ": it is inside the sessions folder",
                 "export into your own clone of the repository: --to PATH");
   libgit2_init_once();
@@ -813,7 +823,7 @@ PushResult push_work(const SessionStore& store, const std::string& id_or_prefix,
                   "load a key the server accepts into ssh-agent (ssh-add) and check SSH_AUTH_SOCK");
     std::string msg = git_error_text();
     throw Error("cannot push " + r.branch + " to " + r.url + ": " + msg,
-                msg.find("fast-forward") != std::string::npos || msg.find("exists") != std::string::npos
+                msg.find("fast-forward") != std::string::npos || msg.find("not present locally") != std::string::npos
                     ? "the branch there has other commits: pass --force to replace it"
                     : "check that the server is up and accepts pushes from you");
   }

@@ -41,6 +41,7 @@ struct AgentCommit {
 struct DefuseReport {
   std::vector<std::string> removed;  // config keys ("core.fsmonitor") and "hooks/NAME", ...
   std::filesystem::path kept;        // where the removed files were copied; empty when nothing was removed
+  std::string error;                 // set by defuse_after_stop when defusing failed
 };
 
 struct WorkDiff {
@@ -119,6 +120,10 @@ std::vector<Warning> repo_traps(const SessionPaths& paths);
 // alternates), keeping copies in <sessions root>/.host/<id>/defused/<time>/.
 // The caller holds the session's lock; throws if the VM still runs.
 DefuseReport defuse(const SessionPaths& paths, const Meta& meta);
+
+// defuse() for agent-stop, once the VM is gone: a failure is reported in
+// DefuseReport::error rather than thrown (the stop itself succeeded).
+DefuseReport defuse_after_stop(const SessionPaths& paths, const Meta& meta);
 
 // The branch export and push write by default: "agent/<id>".
 std::string default_branch(const std::string& id);
