@@ -6,6 +6,7 @@
 #include <git2/sys/odb_backend.h>
 #include <git2/sys/repository.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -107,6 +108,18 @@ std::string read_nofollow(const fs::path& p) {
     out.append(buf, static_cast<std::size_t>(n));
   }
   return out;
+}
+
+// The mode the guest sees. A 9p share in mapped-xattr mode keeps the
+// guest's mode in user.virtfs.mode (little-endian) and its symlinks as
+// regular files holding the target; files the host made have no such
+// attribute, and their own mode counts.
+std::optional<std::uint32_t> guest_mode(const fs::path& p) {
+  unsigned char b[4];
+  ssize_t n = ::lgetxattr(p.c_str(), "user.virtfs.mode", b, sizeof b);
+  if (n != 4) return std::nullopt;
+  return static_cast<std::uint32_t>(b[0]) | static_cast<std::uint32_t>(b[1]) << 8 |
+         static_cast<std::uint32_t>(b[2]) << 16 | static_cast<std::uint32_t>(b[3]) << 24;
 }
 
 std::string link_target(const fs::path& p) {
@@ -325,12 +338,15 @@ git_oid snapshot_tree(SessionRepo& s) {
     }
     if (k == Kind::Link) {
       add(rel, GIT_FILEMODE_LINK, link_target(it->path()));
-    } else {
-      struct stat st {};
-      ::lstat(it->path().c_str(), &st);
-      add(rel, (st.st_mode & S_IXUSR) ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB,
-          read_nofollow(it->path()));
+      continue;
     }
+    struct stat st {};
+    ::lstat(it->path().c_str(), &st);
+    std::uint32_t mode = guest_mode(it->path()).value_or(st.st_mode);
+    if (S_ISLNK(mode))
+      add(rel, GIT_FILEMODE_LINK, read_nofollow(it->path()));
+    else if (S_ISREG(mode))
+      add(rel, (mode & S_IXUSR) ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB, read_nofollow(it->path()));
   }
   // Submodules not checked out stay as the index has them.
   for (auto& [path, e] : gitlinks)
