@@ -841,6 +841,8 @@ PushResult push_work(const SessionStore& store, const std::string& id_or_prefix,
     throw Error("cannot push " + r.branch + " to " + r.url + ": " + msg,
                 msg.find("fast-forward") != std::string::npos || msg.find("not present locally") != std::string::npos
                     ? "the branch there has other commits: pass --force to replace it"
+                : msg.find("non-bare") != std::string::npos
+                    ? "the origin is a local repository with a work tree: use agent-vm export " + o.id
                     : "check that the server is up and accepts pushes from you");
   }
   if (!st.rejected.empty())

@@ -10,7 +10,8 @@
 #   -> stop defuses the repo and says what it removed -> diff lists exactly
 #   the agent's changes -> export writes agent/ID into the source repository,
 #   leaving its HEAD, index and working tree byte for byte -> a second
-#   export is refused, --force replaces -> push reaches the file:// origin
+#   export is refused, --force replaces -> push refuses a local working
+#   repository (export is the way) and reaches a git daemon origin
 #   -> plain git status/log/diff in the session repo runs nothing
 # and no marker ever appears.
 source "$AGENT_VM_SOURCE/tests/integration/lib.sh"
@@ -208,10 +209,40 @@ expect_eq "branch replaced" "$(json .tip "$f")" "$(git -C "$src" rev-parse "agen
 [ "$(fingerprint)" = "$before" ] || fail "export --force changed the source repository"
 no_markers "export"
 
-log "push to the file:// origin"
-p=$(agent-vm push --json --branch "pushed/$id" "$id")
-expect_eq "pushed branch" "$(json .tip "$p")" "$(git -C "$src" rev-parse "pushed/$id")"
-expect_eq "pushed content" untracked "$(git -C "$src" show "pushed/$id:new.txt")"
+log "push"
+# libgit2 pushes to a local repository only when it is bare: a session of
+# a local working repository takes its work with export, and says so.
+set +e
+msg=$(agent-vm push "$id" 2>&1)
+rc=$?
+set -e
+expect_eq "push to a local working repository exit" 1 "$rc"
+expect_match "push says to export" "use agent-vm export" "$msg"
+# A session of a served repository pushes there: the same session, its
+# origin (meta.json's repo) pointed at git daemon, receive-pack enabled.
+mkdir -p "$TEST_TMP/served"
+git clone -q --bare "$src" "$TEST_TMP/served/project.git"
+PUSH_PORT=$(free_port)
+git daemon --reuseaddr --export-all --enable=receive-pack --base-path="$TEST_TMP/served" \
+  --listen=127.0.0.1 --port="$PUSH_PORT" "$TEST_TMP/served" >"$TEST_TMP/push-daemon.log" 2>&1 &
+_bg_pids+=($!)
+wait_port "$PUSH_PORT" 20
+jq --arg u "git://127.0.0.1:$PUSH_PORT/project.git" '.repo = $u' "$sess/meta.json" >"$TEST_TMP/meta.json"
+mv "$TEST_TMP/meta.json" "$sess/meta.json"
+p=$(agent-vm push --json "$id")
+served="$TEST_TMP/served/project.git"
+expect_eq "pushed branch" "$(json .tip "$p")" "$(git -C "$served" rev-parse "agent/$id")"
+expect_eq "pushed content" untracked "$(git -C "$served" show "agent/$id:new.txt")"
+expect_eq "pushed history" "Uncommitted work of agent-vm session $id,agent: second line," \
+  "$(git -C "$served" log --format=%s "main..agent/$id" | tr '\n' ',')"
+echo more >"$sess/repo/more.txt"
+set +e
+agent-vm push "$id" >/dev/null 2>&1
+rc=$?
+set -e
+expect_eq "a second push of other work without --force" 1 "$rc"
+p=$(agent-vm push --force --json "$id")
+expect_eq "push --force replaced" "$(json .tip "$p")" "$(git -C "$served" rev-parse "agent/$id")"
 no_markers "push"
 
 log "plain git in the defused session repo"
