@@ -800,6 +800,17 @@ PushResult push_work(const SessionStore& store, const std::string& id_or_prefix,
   r.url = redact_url(url);
   PushState st;
   st.url = parse_repo_url(url);
+  if (st.url.kind == UrlKind::LocalPath || st.url.kind == UrlKind::File) {
+    libgit2_init_once();
+    git_repository* raw_origin = nullptr;
+    if (git_repository_open_ext(&raw_origin, st.url.path.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr) == 0) {
+      RepoPtr origin(raw_origin);
+      if (!git_repository_is_bare(origin.get()))
+        throw Error("the session's origin " + r.url + " is a local repository with a work tree: it takes pushes "
+                    "only when bare",
+                    "use agent-vm export " + o.id + " to write the branch into it");
+    }
+  }
 
   SessionRepo s = open_session_repo(o.paths.repo());
   Work w = read_work(s, o.meta, false);

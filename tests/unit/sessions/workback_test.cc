@@ -413,6 +413,8 @@ TEST_CASE("export refuses a remote source without --to, and a target inside the 
 
 TEST_CASE("push writes the branch to the session's origin", "[workback]") {
   Fixture f;
+  // A local origin with a work tree takes the work with export instead.
+  CHECK(error_of([&] { push_work(f.store, f.id, {}); }).find("use agent-vm export wb1") != std::string::npos);
   avm::TempDir t;
   fs::path bare = t.path() / "origin.git";
   git(t.path(), {"clone", "-q", "--bare", f.user.string(), bare.string()});
