@@ -221,7 +221,7 @@ expect_match "push says to export" "use agent-vm export" "$msg"
 # A session of a served repository pushes there: the same session, its
 # origin (meta.json's repo) pointed at git daemon, receive-pack enabled.
 mkdir -p "$TEST_TMP/served"
-git clone -q --bare "$src" "$TEST_TMP/served/project.git"
+git clone -q --bare --single-branch --branch main "$src" "$TEST_TMP/served/project.git"
 PUSH_PORT=$(free_port)
 git daemon --reuseaddr --export-all --enable=receive-pack --base-path="$TEST_TMP/served" \
   --listen=127.0.0.1 --port="$PUSH_PORT" "$TEST_TMP/served" >"$TEST_TMP/push-daemon.log" 2>&1 &
