@@ -6,13 +6,27 @@
 #include "commands/command.h"
 #include "commands/common.h"
 #include "commands/render.h"
+#include "sessions/workback.h"
 #include "util/strings.h"
 
 namespace avm::cmd {
 
 namespace {
 
-boost::json::object to_json(const sessions::SessionStatus& s) {
+// Config keys and hooks in a running session's repo that would run a
+// program if git ran there (a stopped session's are removed by agent-stop).
+std::vector<std::string> traps_of(const sessions::SessionStore& store, const sessions::SessionStatus& s) {
+  std::vector<std::string> out;
+  if (s.status == "stopped" || s.status == "failed" || s.status == "corrupt" || s.status == "crashed") return out;
+  try {
+    for (const auto& w : sessions::repo_traps(store.paths(s.id))) out.push_back(w.path);
+  } catch (const std::exception&) {
+    out.push_back("(unreadable .git)");
+  }
+  return out;
+}
+
+boost::json::object to_json(const sessions::SessionStatus& s, const std::vector<std::string>& traps) {
   boost::json::object o;
   o["id"] = s.id;
   o["status"] = s.status;
@@ -30,6 +44,9 @@ boost::json::object to_json(const sessions::SessionStatus& s) {
   o["age_seconds"] = s.age_seconds;
   o["pid"] = s.pid ? boost::json::value(*s.pid) : boost::json::value(nullptr);
   o["detail"] = s.detail;
+  boost::json::array t;
+  for (const auto& x : traps) t.push_back(boost::json::value(x));
+  o["repo_traps"] = t;
   return o;
 }
 
@@ -46,7 +63,8 @@ class List final : public Command {
         "failed when spawn or resume could not boot it; corrupt when meta.json cannot\n"
         "be read. GUEST is the guest agent (QGA), AGENT the agent's tmux session.\n"
         "VMs are asked concurrently, each within --timeout, so one hung VM cannot\n"
-        "stall the list.");
+        "stall the list. A session whose repo holds git config or hooks that would\n"
+        "run a program (see agent-stop) gets a line saying so, and repo_traps in JSON.");
     app.add_flag("--json", json_, "Print a JSON array with the same facts");
     app.add_option("--timeout", timeout_ms_, "Milliseconds each VM gets to answer (default: 3000)");
     app.add_flag("-q,--quiet", quiet_, "Print only the ids");
@@ -67,7 +85,7 @@ class List final : public Command {
     auto all = sessions::list(store, std::chrono::milliseconds(timeout_ms_), !no_guest_);
     if (json_) {
       boost::json::array a;
-      for (const auto& s : all) a.push_back(to_json(s));
+      for (const auto& s : all) a.push_back(to_json(s, traps_of(store, s)));
       print_json(std::cout, a);
       return 0;
     }
@@ -90,6 +108,13 @@ class List final : public Command {
       if (!s.detail.empty() && (s.status == "corrupt" || s.status == "failed" || s.status == "crashed" ||
                                 s.status == "unresponsive"))
         std::cout << "  " << s.id << ": " << s.detail << "\n";
+    for (const auto& s : all) {
+      auto traps = traps_of(store, s);
+      if (traps.empty()) continue;
+      std::cout << "  " << s.id << ": its repo would make git run programs (" << traps.front()
+                << (traps.size() > 1 ? " and " + std::to_string(traps.size() - 1) + " more" : "")
+                << "): never run git in its folder; use agent-vm diff/export\n";
+    }
     return 0;
   }
 

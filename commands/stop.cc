@@ -6,6 +6,7 @@
 #include "commands/command.h"
 #include "commands/common.h"
 #include "commands/render.h"
+#include "commands/workback_print.h"
 #include "util/progress.h"
 #include "util/strings.h"
 
@@ -25,7 +26,13 @@ class Stop final : public Command {
         "waits for QEMU to exit. A guest still booting gets a second press. After\n"
         "--timeout seconds it escalates: QMP quit, then SIGTERM, then SIGKILL, and\n"
         "records which step ended it. Session files are preserved; agent-resume\n"
-        "continues the session. Stopping a stopped session does nothing and says so.");
+        "continues the session. Stopping a stopped session does nothing and says so.\n"
+        "\n"
+        "Once QEMU is gone, the session repo is defused: git config keys that would\n"
+        "run a program (core.fsmonitor, core.hooksPath, filter drivers, aliases with\n"
+        "'!', ...), its hooks, commondir and alternates are removed, and copies kept in\n"
+        "<sessions>/.host/ID/defused/TIME/, outside the share. It prints what it\n"
+        "removed. Still, take the work with agent-vm export rather than git there.");
     app.add_option("ids", ids_, "Session ids or unique prefixes")->required();
     app.add_option("--timeout", timeout_s_, "Seconds the guest gets to power off before escalation (default: 60)");
     app.add_flag("--force", force_, "Skip the power button: quit QEMU at once (the guest gets no chance to sync)");
@@ -51,12 +58,19 @@ class Stop final : public Command {
           o["steps"] = r.trail;
           o["seconds"] = static_cast<double>(r.took.count()) / 1000.0;
         }
+        o["defused"] = to_json(r.defused);
+        if (!r.defused.error.empty()) o["defuse_error"] = r.defused.error;
         out.push_back(o);
       } else if (!r.was_running) {
         std::cout << r.id << " is not running; nothing to do\n";
       } else {
         std::cout << r.id << " stopped by " << r.method << ": " << r.detail << " (" << r.trail << ", "
                   << human_duration_ms(r.took) << ")\n";
+      }
+      if (!json_) {
+        print_defused(std::cout, r.defused);
+        if (!r.defused.error.empty())
+          std::cerr << "warning: could not defuse " << r.id << "'s repo: " << r.defused.error << "\n";
       }
     }
     if (json_) print_json(std::cout, out);

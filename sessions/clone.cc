@@ -110,23 +110,18 @@ bool scp_like(std::string_view s) {
 
 // ---- state shared with libgit2's callbacks ----------------------------------
 
-struct CloneState {
-  ParsedUrl url;
-  // Credentials from an http(s) URL, given to the server when it asks; the
-  // remote is recorded without the password.
-  std::string url_user, url_password;
+// libgit2's payload is the RemoteAuth base (remote_credentials and
+// remote_certificate read it); clone's own callbacks cast back down.
+struct CloneState : RemoteAuth {
+  // The remote is recorded without the URL's password.
   std::string remote_url;
-  int password_tries = 0;
   const CloneOptions* opts = nullptr;
   bool cancelled = false;
-  int agent_tries = 0;
-  std::string auth_problem;   // why authentication cannot work
-  std::string hostkey_error;  // set by the certificate check when it refuses
-  std::string hostkey_hint;
 };
+CloneState* clone_state(void* payload) { return static_cast<CloneState*>(static_cast<RemoteAuth*>(payload)); }
 
 int on_transfer(const git_indexer_progress* s, void* payload) {
-  auto* st = static_cast<CloneState*>(payload);
+  auto* st = clone_state(payload);
   if (st->opts->cancel && st->opts->cancel->load()) {
     st->cancelled = true;
     return -1;
@@ -153,7 +148,7 @@ int on_transfer(const git_indexer_progress* s, void* payload) {
 }
 
 void on_checkout(const char*, size_t done, size_t total, void* payload) {
-  auto* st = static_cast<CloneState*>(payload);
+  auto* st = clone_state(payload);
   if (!st->opts->progress) return;
   CloneProgress p;
   p.phase = CloneProgress::Phase::CheckingOut;
@@ -171,9 +166,11 @@ std::string local_user() {
   return "git";
 }
 
-int on_credentials(git_credential** out, const char*, const char* user_from_url,
-                   unsigned int allowed, void* payload) {
-  auto* st = static_cast<CloneState*>(payload);
+}  // namespace
+
+int remote_credentials(git_credential** out, const char*, const char* user_from_url, unsigned int allowed,
+                       void* payload) {
+  auto* st = static_cast<RemoteAuth*>(payload);
   std::string user = user_from_url && *user_from_url ? user_from_url : local_user();
   if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && !st->url_password.empty()) {
     if (st->password_tries++ == 0)
@@ -202,9 +199,11 @@ int on_credentials(git_credential** out, const char*, const char* user_from_url,
   return GIT_EAUTH;
 }
 
+namespace {
+
 // The remote "origin", made with the URL minus its password.
 int create_remote(git_remote** out, git_repository* repo, const char* name, const char*, void* payload) {
-  auto* st = static_cast<CloneState*>(payload);
+  auto* st = clone_state(payload);
   return git_remote_create(out, repo, name, st->remote_url.c_str());
 }
 
@@ -249,10 +248,12 @@ std::string ssh_type_name(git_cert_ssh_raw_type_t t) {
   }
 }
 
+}  // namespace
+
 // libgit2 1.5 does not read known_hosts itself: without this check it would
 // accept any SSH host key.
-int on_certificate(git_cert* cert, int valid, const char* host, void* payload) {
-  auto* st = static_cast<CloneState*>(payload);
+int remote_certificate(git_cert* cert, int valid, const char* host, void* payload) {
+  auto* st = static_cast<RemoteAuth*>(payload);
   if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2) return valid ? 0 : GIT_PASSTHROUGH;
   auto* hk = reinterpret_cast<git_cert_hostkey*>(cert);
   std::string h = host && *host ? host : st->url.host;
@@ -303,6 +304,8 @@ int on_certificate(git_cert* cert, int valid, const char* host, void* payload) {
   git_error_set_str(GIT_ERROR_SSH, st->hostkey_error.c_str());
   return GIT_ECERTIFICATE;
 }
+
+namespace {
 
 // ---- errors -----------------------------------------------------------------
 
@@ -722,6 +725,10 @@ CloneResult clone_repo(std::string_view url_in, const fs::path& dest, const Clon
     apply_ca_locations();
   }
 
+  co.fetch_opts.callbacks.credentials = remote_credentials;
+  co.fetch_opts.callbacks.certificate_check = remote_certificate;
+  co.fetch_opts.callbacks.payload = static_cast<RemoteAuth*>(&st);
+
   git_repository* raw = nullptr;
   int rc = git_clone(&raw, clone_url.c_str(), dest.c_str(), &co);
   if (rc != 0) throw_clone_error(rc, st, display);
@@ -751,7 +758,7 @@ CloneResult clone_repo(std::string_view url_in, const fs::path& dest, const Clon
   cko.checkout_strategy = GIT_CHECKOUT_FORCE;  // the work tree is ours and empty
   cko.disable_filters = checkout_may_filter(repo.get(), t.commit.get()) ? 0 : 1;
   cko.progress_cb = on_checkout;
-  cko.progress_payload = &st;
+  cko.progress_payload = static_cast<RemoteAuth*>(&st);
   if (git_checkout_tree(repo.get(), t.commit.get(), &cko) != 0)
     throw Error("cannot check out " + t.name + " of " + display + ": " + last_git_error());
   check_cancel();

@@ -12,6 +12,13 @@
 #include <string>
 #include <string_view>
 
+namespace avm {
+class Progress;
+}
+
+struct git_credential;
+struct git_cert;
+
 namespace avm::sessions {
 
 struct CloneProgress {
@@ -77,5 +84,23 @@ inline CloneResult clone_repo(std::string_view url, std::string_view ref,
   o.progress = std::move(progress);
   return clone_repo(url, dest, o);
 }
+
+// Clone's rules for any other transfer (push): keys from ssh-agent, URL
+// user names, SSH host keys checked against known_hosts. Give libgit2's
+// git_remote_callbacks remote_credentials and remote_certificate with a
+// RemoteAuth* as payload; afterwards its fields say why a transfer failed.
+struct RemoteAuth {
+  ParsedUrl url;
+  // Credentials from an http(s) URL, given to the server when it asks.
+  std::string url_user, url_password;
+  int password_tries = 0;
+  int agent_tries = 0;
+  std::string auth_problem;   // why authentication cannot work
+  std::string hostkey_error;  // set by the certificate check when it refuses
+  std::string hostkey_hint;
+};
+int remote_credentials(git_credential** out, const char* url, const char* user_from_url, unsigned int allowed,
+                       void* payload);
+int remote_certificate(git_cert* cert, int valid, const char* host, void* payload);
 
 }  // namespace avm::sessions

@@ -398,6 +398,7 @@ StopResult stop(const SessionStore& store, const std::string& id_or_prefix, cons
     close_dangling_run(meta, p);
     if (meta.intent == Intent::Running) meta.intent = Intent::Stopped;
     store.save(lock, meta);
+    out.defused = defuse_after_stop(p, meta);
     return out;
   }
   out.was_running = true;
@@ -418,6 +419,7 @@ StopResult stop(const SessionStore& store, const std::string& id_or_prefix, cons
   out.detail = r.detail;
   out.trail = r.trail;
   out.took = r.took;
+  out.defused = defuse_after_stop(p, meta);
   return out;
 }
 

@@ -13,6 +13,7 @@
 
 #include "launcher/stop_machine.h"
 #include "sessions/store.h"
+#include "sessions/workback.h"
 
 namespace avm {
 class Progress;
@@ -84,6 +85,7 @@ struct StopResult {
   std::string detail;
   std::string trail;
   std::chrono::milliseconds took{0};
+  DefuseReport defused;  // what was removed from the session repo once the VM was gone
 };
 StopResult stop(const SessionStore& store, const std::string& id_or_prefix,
                 const launcher::StopPolicy& policy, Progress& progress);

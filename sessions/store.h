@@ -31,6 +31,9 @@ struct SessionPaths {
   std::filesystem::path qga_socket() const { return run() / "qga.sock"; }
   std::filesystem::path qemu_pid() const { return run() / "qemu.pid"; }
   std::filesystem::path console_log() const { return run() / "console.log"; }
+  // The session's host-only folder, beside the session folders and outside
+  // the share: <root>/.host/<id>. The guest never sees it.
+  std::filesystem::path host_dir() const { return dir.parent_path() / ".host" / dir.filename(); }
 };
 
 // One entry of SessionStore::list().

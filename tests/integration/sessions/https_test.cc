@@ -14,6 +14,7 @@
 #include "util/error.h"
 #include "util/file.h"
 #include "util/temp_dir.h"
+#include "util/timestamp.h"
 
 using namespace avm::sessions;
 using avm::test::git;
@@ -187,7 +188,7 @@ TEST_CASE("credentials in an https URL reach the server and are written nowhere"
       m.ref = "dev";
       m.checked_out = r.checked_out;
       m.commit = r.commit;
-      m.created = utc_now_iso8601();
+      m.created = avm::utc_now_iso8601();
       ns.save(m);
       ns.commit();
     }
