@@ -47,7 +47,4 @@ std::unique_ptr<Command> make_qmp();
 std::unique_ptr<Command> make_qga();
 std::unique_ptr<Command> make_egress();
 
-// For commands whose issue has not landed: parses any arguments and fails.
-std::unique_ptr<Command> make_not_implemented(std::string name, std::string summary);
-
 }  // namespace avm::cmd

@@ -106,7 +106,7 @@ std::vector<std::string> egress_command(const Meta& m, const SessionPaths& p) {
     cmd.push_back(shell_quote(h));
   }
   cmd.push_back("--log");
-  cmd.push_back(shell_quote((p.run() / "egress.log").string()));
+  cmd.push_back(shell_quote(p.egress_log().string()));
   return cmd;
 }
 
@@ -128,8 +128,8 @@ void reclaim_host_paths(const SessionPaths& p) {
                 "with agent-rm");
   if (auto t = type_of(p.run()); t && *t != S_IFDIR) remove_tree(p.run());
   make_private_dir(p.run());
-  for (const fs::path& f : {p.qemu_pid(), p.run() / "qemu.log", p.console_log(), p.run() / "console.log.1",
-                            p.run() / "egress.log"})
+  for (const fs::path& f : {p.qemu_pid(), p.qemu_log(), p.console_log(), p.previous_console_log(),
+                            p.egress_log()})
     if (auto t = type_of(f); t && *t != S_IFREG) remove_tree(f);
 }
 
@@ -166,7 +166,7 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
   reclaim_host_paths(p);
   // The previous boot's console stays readable as console.log.1.
   std::error_code ec;
-  if (fs::exists(p.console_log(), ec)) fs::rename(p.console_log(), p.run() / "console.log.1", ec);
+  if (fs::exists(p.console_log(), ec)) fs::rename(p.console_log(), p.previous_console_log(), ec);
 
   L::prepare_share_for_guest(p.dir);
 
@@ -215,7 +215,7 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
     L::BootOptions bo;
     bo.timeout = opts.boot_timeout;
     bo.wait_until = opts.wait ? L::ReadyCheck::Agent : L::ReadyCheck::Share;
-    bo.qemu_log = p.run() / "qemu.log";
+    bo.qemu_log = p.qemu_log();
     steady_clock::time_point qemu_started{};
     bo.on_started = [&](const L::VmHandle& vm) {
       qemu_started = steady_clock::now();
@@ -625,6 +625,7 @@ LogTarget log_target(const SessionStore& store, const std::string& id_or_prefix)
   LogTarget t;
   t.id = id;
   t.console_log = store.paths(id).console_log();
+  t.previous_console_log = store.paths(id).previous_console_log();
   t.vm_name = vm_name(id);
   try {
     Meta m = store.load(id);

@@ -138,6 +138,7 @@ AttachTarget attach_target(const SessionStore& store, const std::string& id_or_p
 struct LogTarget {
   std::string id;
   std::filesystem::path console_log;
+  std::filesystem::path previous_console_log;  // the boot before
   std::optional<long long> pid;       // to follow until it exits
   unsigned long long start_time = 0;
   std::string vm_name;

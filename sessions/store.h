@@ -31,6 +31,10 @@ struct SessionPaths {
   std::filesystem::path qga_socket() const { return run() / "qga.sock"; }
   std::filesystem::path qemu_pid() const { return run() / "qemu.pid"; }
   std::filesystem::path console_log() const { return run() / "console.log"; }
+  // The previous boot's console, kept readable across one start.
+  std::filesystem::path previous_console_log() const { return run() / "console.log.1"; }
+  std::filesystem::path qemu_log() const { return run() / "qemu.log"; }  // QEMU's own stderr
+  std::filesystem::path egress_log() const { return run() / "egress.log"; }
 };
 
 // One entry of SessionStore::list().
