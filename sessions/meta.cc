@@ -5,12 +5,14 @@
 #include <boost/json.hpp>
 #include <limits>
 
+#include "launcher/vm_spec.h"
 #include "qmp/fields.h"
 #include "util/file.h"
 
 namespace avm::sessions {
 
 namespace json = boost::json;
+namespace L = avm::launcher;
 
 namespace {
 
@@ -133,8 +135,9 @@ Meta meta_from(const json::value& jv) {
   m.created = f.str("created");
   m.image = f.str("image");
   m.accelerator = f.str("accelerator");
-  m.cpus = f.num<unsigned>("cpus", 1, 1024);
-  m.memory_mib = f.num<unsigned>("memory_mib");
+  // What a VmSpec accepts: a session that could never boot is not a session.
+  m.cpus = f.num<unsigned>("cpus", L::kMinCpus, L::kMaxCpus);
+  m.memory_mib = f.num<unsigned>("memory_mib", L::kMinMemoryMib);
   m.ssh_port = f.num<std::uint16_t>("ssh_port");
   m.net = f.str("net");
 
