@@ -493,8 +493,12 @@ TEST_CASE("exec runs in the VM as the agent, or as root", "[lifecycle]") {
   CHECK(r.exit_code == 0);
   CHECK(r.out == "out");
   REQUIRE(w.driver.execs.size() == 1);
-  CHECK(w.driver.execs[0].front() == "runuser");
-  CHECK(w.driver.execs[0].back() == "-l");
+  // As the agent user, the command last.
+  const auto& argv = w.driver.execs[0];
+  CHECK(argv.front() == "runuser");
+  REQUIRE(argv.size() >= 3);
+  CHECK(argv[argv.size() - 2] == "ls");
+  CHECK(argv.back() == "-l");
   req.as_root = true;
   avm::sessions::exec(w.store, "e1", req, w.driver);
   CHECK(w.driver.execs[1] == req.argv);
@@ -503,7 +507,7 @@ TEST_CASE("exec runs in the VM as the agent, or as root", "[lifecycle]") {
   CHECK(error_of([&] { avm::sessions::exec(w.store, "e1", req, w.driver); }).find("agent-resume e1") != std::string::npos);
 }
 
-TEST_CASE("resume refuses a running session; remove refuses it unless forced", "[lifecycle]") {
+TEST_CASE("resume refuses a running session, and remove refuses it unless forced", "[lifecycle]") {
   World w;
   w.spawn("r1");
   CHECK(error_of([&] { w.resume("r1"); }).find("already running") != std::string::npos);

@@ -85,7 +85,7 @@ TEST_CASE("restricted networking gets the egress helper with the allowlist, and 
   CHECK_THROWS_WITH(session_vm_spec(m, p, sample_host(), 2231), Catch::Contains("unknown network mode 'open'"));
 }
 
-TEST_CASE("KVM gets no TSC hint; QEMU as root shares with mapped ownership", "[session_vm]") {
+TEST_CASE("KVM gets no TSC hint, and QEMU as root shares with mapped ownership", "[session_vm]") {
   HostFacts h = sample_host();
   h.accel = L::Accel::Kvm;
   h.uid = 0;
