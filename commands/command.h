@@ -48,7 +48,4 @@ std::unique_ptr<Command> make_qga();
 std::unique_ptr<Command> make_egress();
 std::unique_ptr<Command> make_diff(), make_export(), make_push();
 
-// For commands whose issue has not landed: parses any arguments and fails.
-std::unique_ptr<Command> make_not_implemented(std::string name, std::string summary);
-
 }  // namespace avm::cmd

@@ -5,6 +5,7 @@
 
 #include "commands/render.h"
 #include "launcher/ports.h"
+#include "launcher/vm_spec.h"
 #include "util/error.h"
 #include "util/strings.h"
 
@@ -54,15 +55,10 @@ sessions::StartOptions StartFlags::to_options() const {
   o.accel = accel;
   if (memory) {
     o.memory_mib = parse_mib(*memory);
-    // QEMU's command line needs 64 MiB; below that the VM was never started
-    // and the run was left looking like a crash.
-    if (*o.memory_mib < 64)
-      throw Error("--memory " + *memory + " is too small for a guest",
-                  "give at least 64M (the real agent needs 2G), e.g. --memory 512M");
+    launcher::check_memory_mib(*o.memory_mib, *memory);
   }
   if (cpus) {
-    if (*cpus < 1 || *cpus > 64)
-      throw Error("--cpus must be between 1 and 64", "give a number of virtual CPUs, e.g. --cpus 2 (default: 2)");
+    launcher::check_cpus(*cpus);
     o.cpus = cpus;
   }
   o.image = image;

@@ -80,22 +80,19 @@ class Doctor final : public Command {
     checks.push_back({"/dev/kvm", kvm.detail, kvm.state != L::KvmDevice::State::NoAccess, kvm_fix});
 
     if (qemu) {
-      L::AccelInputs in;
-      in.request = L::AccelRequest::Auto;
-      in.kvm = kvm;
-      std::filesystem::path verdict_file = cache_dir() / "accel.json";
-      std::string key = L::host_key(qemu->version);
-      in.cached = [&] { return L::load_verdict(verdict_file, key); };
-      in.remember = [&](const L::CachedVerdict& v) { L::save_verdict(verdict_file, key, v); };
-      if (image)
-        in.probe = [&] {
-          progress.stage("probing KVM with a test boot");
-          auto r = L::probe_kvm_boot(qemu->path.string(), image->kernel, image->initrd, std::chrono::seconds(15));
-          progress.done(r.ok ? "guests boot" : "guests stall");
-          return r;
-        };
+      L::HostAccelQuery q;
+      q.kvm = kvm;
+      q.qemu_path = qemu->path.string();
+      q.qemu_version = qemu->version;
+      q.verdict_file = cache_dir() / "accel.json";
+      if (image) {
+        q.kernel = image->kernel;
+        q.initrd = image->initrd;
+      }
+      q.probing = [&] { progress.stage("probing KVM with a test boot"); };
+      q.probed = [&](const L::ProbeResult& r) { progress.done(r.ok ? "guests boot" : "guests stall"); };
       try {
-        L::AccelChoice c = L::choose_accel(in);
+        L::AccelChoice c = L::choose_host_accel(q);
         checks.push_back({"accelerator", c.reason, true,
                           c.accel == L::Accel::Tcg ? "TCG works everywhere but is ~10x slower; the real agent "
                                                      "takes ~100 s to draw its first screen"

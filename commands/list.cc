@@ -105,8 +105,7 @@ class List final : public Command {
     }
     print_table(std::cout, {"ID", "STATUS", "GUEST", "AGENT", "SSH", "REPO@REF", "AGE"}, rows, {4, 6});
     for (const auto& s : all)
-      if (!s.detail.empty() && (s.status == "corrupt" || s.status == "failed" || s.status == "crashed" ||
-                                s.status == "unresponsive"))
+      if (!s.detail.empty() && sessions::detail_is_news(s.state))
         std::cout << "  " << s.id << ": " << s.detail << "\n";
     for (const auto& s : all) {
       auto traps = traps_of(store, s);

@@ -40,7 +40,7 @@ class Logs final : public Command {
   int run() override {
     auto store = open_store();
     auto t = sessions::log_target(store, id_);
-    std::filesystem::path log = previous_ ? t.console_log.parent_path() / "console.log.1" : t.console_log;
+    std::filesystem::path log = previous_ ? t.previous_console_log : t.console_log;
     auto text = read_file_if_exists(log);
     if (!text) {
       if (!follow_ || previous_)

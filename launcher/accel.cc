@@ -155,4 +155,21 @@ AccelChoice choose_accel(const AccelInputs& in) {
   return {Accel::Tcg, "TCG (software emulation, ~10x slower): " + v.reason, true, false};
 }
 
+AccelChoice choose_host_accel(const HostAccelQuery& q) {
+  AccelInputs in;
+  in.request = q.request;
+  in.kvm = q.kvm;
+  std::string key = host_key(q.qemu_version);
+  in.cached = [&] { return load_verdict(q.verdict_file, key); };
+  in.remember = [&](const CachedVerdict& v) { save_verdict(q.verdict_file, key, v); };
+  if (!q.kernel.empty())
+    in.probe = [&] {
+      if (q.probing) q.probing();
+      ProbeResult r = probe_kvm_boot(q.qemu_path, q.kernel, q.initrd, q.probe_timeout);
+      if (q.probed) q.probed(r);
+      return r;
+    };
+  return choose_accel(in);
+}
+
 }  // namespace avm::launcher

@@ -70,4 +70,20 @@ struct AccelInputs {
 };
 AccelChoice choose_accel(const AccelInputs& in);
 
+// The accelerator for this host, as spawn, resume and doctor choose it:
+// /dev/kvm as inspected, the verdict cached in `verdict_file` (keyed by
+// host_key(qemu_version)), and a probe boot of the image's kernel and initrd
+// when nothing else settles it (no kernel given: no probe).
+struct HostAccelQuery {
+  AccelRequest request = AccelRequest::Auto;
+  KvmDevice kvm;
+  std::string qemu_path, qemu_version;
+  std::filesystem::path kernel, initrd;
+  std::filesystem::path verdict_file;
+  std::chrono::milliseconds probe_timeout{15000};
+  std::function<void()> probing;                  // before a probe boot (may be empty)
+  std::function<void(const ProbeResult&)> probed;  // after it (may be empty)
+};
+AccelChoice choose_host_accel(const HostAccelQuery& q);
+
 }  // namespace avm::launcher

@@ -29,6 +29,20 @@ ShareModel share_model_for_uid(unsigned uid) {
   return uid == 0 ? ShareModel::MappedXattr : ShareModel::None;
 }
 
+void check_cpus(unsigned cpus) {
+  if (cpus < kMinCpus || cpus > kMaxCpus)
+    throw Error("--cpus must be between " + std::to_string(kMinCpus) + " and " + std::to_string(kMaxCpus),
+                "give a number of virtual CPUs, e.g. --cpus 2 (default: 2)");
+}
+
+void check_memory_mib(unsigned mib, const std::string& memory_as_given) {
+  if (mib < kMinMemoryMib)
+    throw Error("--memory " + (memory_as_given.empty() ? std::to_string(mib) + "M" : memory_as_given) +
+                    " is too small for a guest",
+                "give at least " + std::to_string(kMinMemoryMib) +
+                    "M (the real agent needs 2G), e.g. --memory 512M");
+}
+
 namespace {
 
 void require(bool ok, const char* field) {
@@ -71,8 +85,8 @@ std::vector<std::string> qemu_argv(const VmSpec& s) {
   require(!s.console_log.empty(), "console_log");
   require(s.net == NetMode::Off || s.ssh_port != 0, "ssh_port");
   require(s.net != NetMode::Restricted || !s.egress_cmd.empty(), "egress_cmd");
-  require(s.cpus >= 1, "cpus");
-  require(s.memory_mib >= 64, "memory_mib");
+  check_cpus(s.cpus);
+  check_memory_mib(s.memory_mib);
 
   std::vector<std::string> a;
   auto add = [&](std::initializer_list<std::string> xs) { a.insert(a.end(), xs); };

@@ -24,6 +24,16 @@ ShareModel share_model_for_uid(unsigned uid);
 enum class NetMode { Full, Restricted, Off };
 const char* to_string(NetMode m);
 
+// The sizes a guest can have. QEMU's command line needs 64 MiB; below that
+// the VM never starts.
+inline constexpr unsigned kMinCpus = 1;
+inline constexpr unsigned kMaxCpus = 64;
+inline constexpr unsigned kMinMemoryMib = 64;
+// Throw avm::Error naming the fix (--cpus, --memory) when out of range.
+// `memory_as_given` is the user's spelling ("32M") for the message.
+void check_cpus(unsigned cpus);
+void check_memory_mib(unsigned mib, const std::string& memory_as_given = {});
+
 struct VmSpec {
   std::string name;  // "agent-vm-<id>": shows in ps and in the QMP query-name
   std::string qemu = "qemu-system-x86_64";

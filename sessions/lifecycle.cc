@@ -12,13 +12,14 @@
 #include "launcher/host.h"
 #include "launcher/image.h"
 #include "launcher/ports.h"
-#include "launcher/qemu_process.h"
-#include "launcher/share.h"
 #include "launcher/vm.h"
 #include "launcher/vm_spec.h"
 #include "sessions/clone.h"
 #include "sessions/env_file.h"
+#include "sessions/journal.h"
 #include "sessions/keys.h"
+#include "sessions/session_vm.h"
+#include "sessions/vm_driver.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/paths.h"
@@ -40,43 +41,17 @@ const std::vector<std::string>& default_allow_hosts() {
   return hosts;
 }
 
-std::string vm_name(const std::string& id) { return "agent-vm-" + id; }
-
 namespace {
 
-L::VmHandle handle_of(const Meta& m, const SessionPaths& p) {
-  L::VmHandle h;
-  h.name = vm_name(m.id);
-  h.pid = m.qemu_pid.value_or(-1);
-  h.start_time = m.qemu_start_time.value_or(0);
-  h.qmp_socket = p.qmp_socket();
-  h.observe_socket = L::observe_socket_for(p.qmp_socket());
-  h.qga_socket = p.qga_socket();
-  h.console_log = p.console_log();
-  h.ssh_port = m.ssh_port;
-  return h;
-}
-
-bool vm_running(const Meta& m) {
-  return m.qemu_pid && L::is_vm_process(*m.qemu_pid, vm_name(m.id), m.qemu_start_time);
+bool vm_running(VmDriver& driver, const Meta& m, const SessionPaths& p) {
+  return m.qemu_pid && driver.alive(vm_handle(m, p));
 }
 
 // A run whose end nobody recorded (QEMU died, or the guest powered itself
 // off) is closed with what the console says.
-void close_dangling_run(Meta& m, const SessionPaths& p) {
-  if (m.history.empty() || m.history.back().stopped) return;
-  RunRecord& r = m.history.back();
-  r.stopped = utc_now_iso8601();
-  if (L::console_shows_poweroff(p.console_log())) {
-    r.how = StopHow::GuestPoweroff;
-    r.detail = "the guest powered off by itself";
-  } else {
-    r.how = StopHow::Crash;
-    r.detail = "QEMU exited without being asked";
-  }
-  m.qemu_pid.reset();
-  m.qemu_start_time.reset();
-  if (m.intent == Intent::Running) m.intent = Intent::Stopped;
+void close_run_if_dangling(Meta& m, const SessionPaths& p) {
+  if (!has_dangling_run(m)) return;
+  close_dangling_run(m, L::console_shows_poweroff(p.console_log()), utc_now_iso8601());
 }
 
 StopHow stop_how(L::StopMethod m) {
@@ -88,28 +63,6 @@ StopHow stop_how(L::StopMethod m) {
     case L::StopMethod::Exited: return StopHow::Crash;
   }
   return StopHow::Crash;
-}
-
-L::NetMode net_mode(const std::string& s) {
-  if (s == "restricted" || s == "default") return L::NetMode::Restricted;
-  if (s == "full") return L::NetMode::Full;
-  if (s == "none") return L::NetMode::Off;
-  throw Error("unknown network mode '" + s + "'", "use --net restricted, full or none");
-}
-
-// The egress command QEMU runs per guest connection in restricted mode. The
-// allowlist travels on its command line (host names are no secret), never
-// through a file in the guest-writable share. Its log (one line per
-// connection: allowed, denied and why) goes to run/egress.log.
-std::vector<std::string> egress_command(const Meta& m, const SessionPaths& p) {
-  std::vector<std::string> cmd = {shell_quote(self_exe().string()), "egress"};
-  for (const auto& h : m.allow_hosts) {
-    cmd.push_back("--allow");
-    cmd.push_back(shell_quote(h));
-  }
-  cmd.push_back("--log");
-  cmd.push_back(shell_quote((p.run() / "egress.log").string()));
-  return cmd;
 }
 
 // The session folder is the guest's share: root in the guest reaches run/
@@ -130,8 +83,8 @@ void reclaim_host_paths(const SessionPaths& p) {
                 "with agent-rm");
   if (auto t = type_of(p.run()); t && *t != S_IFDIR) remove_tree(p.run());
   make_private_dir(p.run());
-  for (const fs::path& f : {p.qemu_pid(), p.run() / "qemu.log", p.console_log(), p.run() / "console.log.1",
-                            p.run() / "egress.log"})
+  for (const fs::path& f : {p.qemu_pid(), p.qemu_log(), p.console_log(), p.previous_console_log(),
+                            p.egress_log()})
     if (auto t = type_of(f); t && *t != S_IFREG) remove_tree(f);
 }
 
@@ -139,85 +92,61 @@ void reclaim_host_paths(const SessionPaths& p) {
 // `began` is when the command started its work and `before` what it already
 // accounted for (the clone), so the phases add up to the whole.
 StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& meta,
-                     const StartOptions& opts, Progress& progress, steady_clock::time_point began,
+                     const StartOptions& opts, Progress& progress, VmDriver& driver,
+                     steady_clock::time_point began,
                      std::vector<std::pair<std::string, milliseconds>> before = {}) {
   SessionPaths p = store.paths(meta.id);
   if (opts.image) meta.image = *opts.image;
   if (opts.cpus) meta.cpus = *opts.cpus;
   if (opts.memory_mib) meta.memory_mib = *opts.memory_mib;
-  L::Image image = L::load_image(meta.image);
-  L::QemuInfo qemu = L::inspect_qemu_cached(cache_dir() / "qemu.json");
+  L::check_cpus(meta.cpus);
+  L::check_memory_mib(meta.memory_mib);
+  L::Image image = driver.load_image(meta.image);
+  L::QemuInfo qemu = driver.qemu();
 
   // The accelerator: say plainly what was chosen and why.
-  L::AccelInputs in;
-  in.request = L::accel_request_from(opts.accel);
-  in.kvm = L::inspect_kvm();
-  fs::path verdict_file = cache_dir() / "accel.json";
-  std::string key = L::host_key(qemu.version);
-  in.cached = [&] { return L::load_verdict(verdict_file, key); };
-  in.remember = [&](const L::CachedVerdict& v) { L::save_verdict(verdict_file, key, v); };
-  in.probe = [&] {
-    progress.stage("probing KVM (once per host)");
-    auto r = L::probe_kvm_boot(qemu.path.string(), image.kernel, image.initrd, seconds(15));
-    progress.done(r.ok ? "guests boot" : "guests stall");
-    return r;
-  };
-  L::AccelChoice accel = L::choose_accel(in);
+  L::AccelChoice accel = driver.choose_accel(L::accel_request_from(opts.accel), image, qemu, progress);
   progress.note("accelerator: " + accel.reason);
+
+  HostFacts host;
+  host.kernel = image.kernel;
+  host.initrd = image.initrd;
+  host.rootfs = image.rootfs;
+  host.cmdline = image.cmdline;
+  host.qemu = qemu.path.string();
+  host.qemu_sandbox = qemu.sandbox;
+  host.accel = accel.accel;
+  if (accel.accel == L::Accel::Tcg) host.tsc_khz = driver.tsc_khz();
+  host.uid = ::geteuid();
+  host.self_exe = self_exe();
+  // A spec QEMU would refuse is refused now, before the run is recorded.
+  (void)L::qemu_argv(session_vm_spec(meta, p, host, meta.ssh_port ? meta.ssh_port : L::kFirstPort));
 
   reclaim_host_paths(p);
   // The previous boot's console stays readable as console.log.1.
   std::error_code ec;
-  if (fs::exists(p.console_log(), ec)) fs::rename(p.console_log(), p.run() / "console.log.1", ec);
+  if (fs::exists(p.console_log(), ec)) fs::rename(p.console_log(), p.previous_console_log(), ec);
 
-  L::prepare_share_for_guest(p.dir);
-
-  L::NetMode net = net_mode(meta.net);
+  driver.prepare_share(p.dir);
 
   int attempts = opts.port ? 1 : 3;
   for (int attempt = 1;; ++attempt) {
-    L::PortReservation port = opts.port ? L::reserve_port(*opts.port)
-                                        : L::reserve_port_preferring(meta.ssh_port);
+    L::PortReservation port = driver.reserve_port(opts.port, meta.ssh_port);
     port.set_owner("agent-vm session " + meta.id);
     pin_host_key(p.ssh(), port.port);
-
-    L::VmSpec spec;
-    spec.name = vm_name(meta.id);
-    spec.qemu = qemu.path.string();
-    spec.accel = accel.accel;
-    spec.cpus = meta.cpus;
-    spec.memory_mib = meta.memory_mib;
-    spec.kernel = image.kernel;
-    spec.initrd = image.initrd;
-    spec.rootfs = image.rootfs;
-    spec.cmdline = image.cmdline;
-    if (accel.accel == L::Accel::Tcg) spec.tsc_khz = L::host_tsc_khz_cached(cache_dir() / "tsc.json");
-    spec.share_dir = p.dir;
-    spec.share_model = L::share_model_for_uid(::geteuid());
-    spec.ssh_port = port.port;
-    spec.net = net;
-    if (net == L::NetMode::Restricted) spec.egress_cmd = egress_command(meta, p);
-    spec.qmp_socket = p.qmp_socket();
-    spec.observe_socket = L::observe_socket_for(p.qmp_socket());
-    spec.qga_socket = p.qga_socket();
-    spec.console_log = p.console_log();
-    spec.pid_file = p.qemu_pid();
-    // Restricted networking starts the egress helper per connection: QEMU
-    // must be allowed to spawn it.
-    spec.sandbox = qemu.sandbox;
-    if (net == L::NetMode::Restricted) spec.sandbox_allow_spawn = true;
+    L::VmSpec spec = session_vm_spec(meta, p, host, port.port);
 
     meta.ssh_port = port.port;
     meta.accelerator = L::to_string(accel.accel);
     meta.intent = Intent::Running;
     meta.intent_reason.clear();
-    meta.history.push_back(RunRecord{utc_now_iso8601(), std::nullopt, std::nullopt, ""});
+    begin_run(meta, utc_now_iso8601());
     store.save(lock, meta);
 
     L::BootOptions bo;
     bo.timeout = opts.boot_timeout;
     bo.wait_until = opts.wait ? L::ReadyCheck::Agent : L::ReadyCheck::Share;
-    bo.qemu_log = p.run() / "qemu.log";
+    bo.qemu_log = p.qemu_log();
     steady_clock::time_point qemu_started{};
     bo.cancel = opts.cancel;
     bo.on_started = [&](const L::VmHandle& vm) {
@@ -230,7 +159,7 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
     progress.stage(opts.wait ? "booting (" + std::string(L::to_string(accel.accel)) + ")"
                              : "starting QEMU");
     try {
-      L::BootResult r = L::boot_vm(spec, port, bo);
+      L::BootResult r = driver.boot(spec, port, bo);
       auto ready = steady_clock::now();
       progress.done(opts.wait ? "ready" : "running");
       StartResult out;
@@ -248,12 +177,7 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
       return out;
     } catch (const L::BootError& e) {
       progress.done("failed");
-      RunRecord& run = meta.history.back();
-      run.stopped = utc_now_iso8601();
-      run.how = StopHow::BootFailed;
-      run.detail = e.what();
-      meta.qemu_pid.reset();
-      meta.qemu_start_time.reset();
+      end_run(meta, StopHow::BootFailed, e.what(), utc_now_iso8601());
       if (e.port_taken() && attempt < attempts) {
         progress.note("port " + std::to_string(port.port) + " was taken as QEMU started; trying another");
         store.save(lock, meta);
@@ -273,15 +197,21 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
 }  // namespace
 
 StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& progress) {
+  return spawn(store, req, progress, default_driver());
+}
+
+StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& progress, VmDriver& driver) {
   auto began = steady_clock::now();
   // Everything that can be checked is checked before anything is created.
   parse_repo_url(req.repo);
   L::NetMode net = net_mode(req.net);
   std::string image_name = req.start.image.value_or("default");
-  L::load_image(image_name);
+  driver.load_image(image_name);
   L::accel_request_from(req.start.accel);
+  L::check_cpus(req.start.cpus.value_or(kDefaultCpus));
+  L::check_memory_mib(req.start.memory_mib.value_or(kDefaultMemoryMib));
   // A --port that is taken now is refused before anything is cloned.
-  if (req.start.port) (void)L::reserve_port(*req.start.port);
+  if (req.start.port) (void)driver.reserve_port(req.start.port, 0);
   EnvSelection env = collect_env(req.env_names);
   bool has_key = std::any_of(env.vars.begin(), env.vars.end(),
                              [](const auto& kv) { return kv.first == "ANTHROPIC_API_KEY"; });
@@ -358,7 +288,7 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
   SessionLock lock = ns.commit();
   progress.note("session " + meta.id + " created in " + store.dir(meta.id).string());
   try {
-    return start_vm(store, lock, meta, req.start, progress, began, {{"clone", cloned}});
+    return start_vm(store, lock, meta, req.start, progress, driver, began, {{"clone", cloned}});
   } catch (...) {
     // Refused before QEMU started (port taken, KVM asked for but unusable,
     // ...): like a failed clone, that leaves nothing behind. A VM that was
@@ -375,27 +305,37 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
 
 StartResult resume(const SessionStore& store, const std::string& id_or_prefix, const StartOptions& opts,
                    Progress& progress) {
+  return resume(store, id_or_prefix, opts, progress, default_driver());
+}
+
+StartResult resume(const SessionStore& store, const std::string& id_or_prefix, const StartOptions& opts,
+                   Progress& progress, VmDriver& driver) {
   auto began = steady_clock::now();
   std::string id = store.resolve(id_or_prefix);
   SessionLock lock = store.lock(id);
   Meta meta = store.load(id);
-  if (vm_running(meta))
+  if (vm_running(driver, meta, store.paths(id)))
     throw Error("session " + id + " is already running (ssh port " + std::to_string(meta.ssh_port) + ")",
                 "attach with 'agent-attach " + id + "', or stop it first with 'agent-stop " + id + "'");
-  close_dangling_run(meta, store.paths(id));
-  return start_vm(store, lock, meta, opts, progress, began);
+  close_run_if_dangling(meta, store.paths(id));
+  return start_vm(store, lock, meta, opts, progress, driver, began);
 }
 
 StopResult stop(const SessionStore& store, const std::string& id_or_prefix, const L::StopPolicy& policy,
                 Progress& progress) {
+  return stop(store, id_or_prefix, policy, progress, default_driver());
+}
+
+StopResult stop(const SessionStore& store, const std::string& id_or_prefix, const L::StopPolicy& policy,
+                Progress& progress, VmDriver& driver) {
   std::string id = store.resolve(id_or_prefix);
   SessionLock lock = store.lock(id, policy.timeout + seconds(30));
   Meta meta = store.load(id);
   SessionPaths p = store.paths(id);
   StopResult out;
   out.id = id;
-  if (!vm_running(meta)) {
-    close_dangling_run(meta, p);
+  if (!vm_running(driver, meta, p)) {
+    close_run_if_dangling(meta, p);
     if (meta.intent == Intent::Running) meta.intent = Intent::Stopped;
     store.save(lock, meta);
     out.defused = defuse_after_stop(p, meta);
@@ -403,17 +343,12 @@ StopResult stop(const SessionStore& store, const std::string& id_or_prefix, cons
   }
   out.was_running = true;
   progress.stage("stopping " + id);
-  L::StopReport r = L::stop_vm(handle_of(meta, p), policy,
+  L::StopReport r = driver.stop(vm_handle(meta, p), policy,
                                [&](const std::string&, const std::string& d) { progress.update(d); });
   progress.done(std::string(L::to_string(r.method)));
-  if (meta.history.empty()) meta.history.push_back(RunRecord{utc_now_iso8601(), std::nullopt, std::nullopt, ""});
-  RunRecord& run = meta.history.back();
-  run.stopped = utc_now_iso8601();
-  run.how = stop_how(r.method);
-  run.detail = r.detail + " (" + r.trail + ", " + human_duration_ms(r.took) + ")";
+  end_run(meta, stop_how(r.method), r.detail + " (" + r.trail + ", " + human_duration_ms(r.took) + ")",
+          utc_now_iso8601());
   meta.intent = Intent::Stopped;
-  meta.qemu_pid.reset();
-  meta.qemu_start_time.reset();
   store.save(lock, meta);
   out.method = L::to_string(r.method);
   out.detail = r.detail;
@@ -424,6 +359,11 @@ StopResult stop(const SessionStore& store, const std::string& id_or_prefix, cons
 }
 
 void remove(const SessionStore& store, const std::string& id_or_prefix, bool force, Progress& progress) {
+  remove(store, id_or_prefix, force, progress, default_driver());
+}
+
+void remove(const SessionStore& store, const std::string& id_or_prefix, bool force, Progress& progress,
+            VmDriver& driver) {
   std::string id = store.resolve(id_or_prefix);
   SessionLock lock = store.lock(id);
   SessionPaths p = store.paths(id);
@@ -435,11 +375,11 @@ void remove(const SessionStore& store, const std::string& id_or_prefix, bool for
   } catch (const Error&) {
   }
   std::vector<L::VmHandle> running;
-  if (meta && vm_running(*meta)) {
-    running.push_back(handle_of(*meta, p));
+  if (meta && vm_running(driver, *meta, p)) {
+    running.push_back(vm_handle(*meta, p));
   } else {
-    for (pid_t pid : L::find_vm_processes(vm_name(id))) {
-      L::VmHandle h = meta ? handle_of(*meta, p) : L::VmHandle{};
+    for (pid_t pid : driver.find_vm_processes(vm_name(id))) {
+      L::VmHandle h = meta ? vm_handle(*meta, p) : L::VmHandle{};
       h.name = vm_name(id);
       h.pid = pid;
       h.start_time = 0;
@@ -455,7 +395,7 @@ void remove(const SessionStore& store, const std::string& id_or_prefix, bool for
     forced.force = true;
     for (const auto& h : running) {
       progress.stage("stopping " + id);
-      auto r = L::stop_vm(h, forced);
+      auto r = driver.stop(h, forced, {});
       progress.done(L::to_string(r.method));
     }
   }
@@ -464,74 +404,21 @@ void remove(const SessionStore& store, const std::string& id_or_prefix, bool for
 
 namespace {
 
-SessionStatus observe(const SessionInfo& info, milliseconds timeout, bool ask_guest = true) {
-  SessionStatus s;
-  s.id = info.id;
-  if (info.state != SessionInfo::State::Ok || !info.meta) {
-    s.status = "corrupt";
-    s.detail = info.problem;
-    s.guest = s.agent = "-";
-    return s;
-  }
+SessionStatus observe(VmDriver& driver, const SessionInfo& info, milliseconds timeout, bool ask_guest = true) {
+  if (info.state != SessionInfo::State::Ok || !info.meta) return classify_corrupt(info.id, info.problem);
   const Meta& m = *info.meta;
   SessionPaths p(info.dir);
-  s.ssh_port = m.ssh_port;
-  s.repo = m.repo_url;
-  s.ref = m.checked_out.empty() ? m.ref : m.checked_out;
-  s.commit = m.commit;
-  s.image = m.image;
-  s.accel = m.accelerator;
-  s.net = m.net;
-  s.created = m.created;
-  s.guest = s.agent = "-";
-  if (m.qemu_pid) s.pid = *m.qemu_pid;
-
-  if (!vm_running(m)) {
-    s.pid.reset();
-    bool dangling = !m.history.empty() && !m.history.back().stopped;
-    if (m.intent == Intent::Failed) {
-      s.status = "failed";
-      s.detail = m.intent_reason;
-    } else if (m.intent == Intent::Creating && !dangling) {
-      s.status = "failed";
-      s.detail = "spawn did not finish";
-    } else if (dangling) {
-      bool clean = L::console_shows_poweroff(p.console_log());
-      s.status = clean ? "stopped" : "crashed";
-      s.detail = clean ? "the guest powered off by itself" : "QEMU exited without being asked";
-    } else {
-      s.status = "stopped";
-      if (!m.history.empty() && m.history.back().how)
-        s.detail = "last stop: " + std::string(to_string(*m.history.back().how));
-    }
-    return s;
+  VmSeen seen;
+  seen.process_alive = vm_running(driver, m, p);
+  if (seen.process_alive) {
+    L::ObserveOptions oo;
+    oo.timeout = timeout;
+    oo.guest = ask_guest;
+    seen.observation = driver.observe(vm_handle(m, p), oo);
+  } else if (has_dangling_run(m)) {
+    seen.console_poweroff = L::console_shows_poweroff(p.console_log());
   }
-  L::ObserveOptions oo;
-  oo.timeout = timeout;
-  oo.guest = ask_guest;
-  L::VmObservation o = L::observe_vm(handle_of(m, p), oo);
-  using P = L::VmObservation::Process;
-  if (o.process == P::Exited) {
-    s.status = "crashed";
-    s.pid.reset();
-    return s;
-  }
-  s.qmp_status = o.qmp_status;
-  if (o.process == P::Frozen) {
-    s.status = "unresponsive";
-    s.detail = "QEMU is stopped (SIGSTOP)";
-  } else if (o.qmp_status.empty()) {
-    s.status = "unresponsive";
-    s.detail = "the monitor does not answer: " + o.monitor_error;
-  } else {
-    s.status = o.qmp_status;  // running, paused, shutdown, guest-panicked, ...
-  }
-  using G = L::VmObservation::Guest;
-  using A = L::VmObservation::Agent;
-  s.guest = o.guest == G::Up ? "up" : o.guest == G::NoAnswer ? "no answer" : "-";
-  s.agent = o.agent == A::Running ? "running" : o.agent == A::Exited ? "exited" : "-";
-  if (o.agent == A::Exited && s.detail.empty()) s.detail = o.agent_detail;
-  return s;
+  return classify(m, seen);
 }
 
 long long age_of(const std::string& iso) {
@@ -544,12 +431,19 @@ long long age_of(const std::string& iso) {
 }  // namespace
 
 std::vector<SessionStatus> list(const SessionStore& store, milliseconds per_vm_timeout, bool ask_guest) {
+  return list(store, default_driver(), per_vm_timeout, ask_guest);
+}
+
+std::vector<SessionStatus> list(const SessionStore& store, VmDriver& driver, milliseconds per_vm_timeout,
+                                bool ask_guest) {
   std::vector<SessionInfo> infos = store.list();
   std::vector<std::future<SessionStatus>> futures;
   futures.reserve(infos.size());
   // One thread per session: a hung VM costs its own timeout, not the list's.
   for (const auto& info : infos)
-    futures.push_back(std::async(std::launch::async, [&info, per_vm_timeout, ask_guest] { return observe(info, per_vm_timeout, ask_guest); }));
+    futures.push_back(std::async(std::launch::async, [&driver, &info, per_vm_timeout, ask_guest] {
+      return observe(driver, info, per_vm_timeout, ask_guest);
+    }));
   std::vector<SessionStatus> out;
   for (auto& f : futures) {
     SessionStatus s = f.get();
@@ -560,6 +454,11 @@ std::vector<SessionStatus> list(const SessionStore& store, milliseconds per_vm_t
 }
 
 SessionStatus status(const SessionStore& store, const std::string& id_or_prefix, milliseconds timeout) {
+  return status(store, default_driver(), id_or_prefix, timeout);
+}
+
+SessionStatus status(const SessionStore& store, VmDriver& driver, const std::string& id_or_prefix,
+                     milliseconds timeout) {
   std::string id = store.resolve(id_or_prefix);
   SessionInfo info;
   info.id = id;
@@ -570,16 +469,16 @@ SessionStatus status(const SessionStore& store, const std::string& id_or_prefix,
     info.state = SessionInfo::State::Corrupt;
     info.problem = e.what();
   }
-  SessionStatus s = observe(info, timeout);
+  SessionStatus s = observe(driver, info, timeout);
   s.age_seconds = age_of(s.created);
   return s;
 }
 
 namespace {
 
-Meta load_running(const SessionStore& store, const std::string& id) {
+Meta load_running(VmDriver& driver, const SessionStore& store, const std::string& id) {
   Meta meta = store.load(id);
-  if (!vm_running(meta))
+  if (!vm_running(driver, meta, store.paths(id)))
     throw Error("session " + id + " is not running", "start it with 'agent-resume " + id + "'");
   return meta;
 }
@@ -587,9 +486,14 @@ Meta load_running(const SessionStore& store, const std::string& id) {
 }  // namespace
 
 ExecResult exec(const SessionStore& store, const std::string& id_or_prefix, const ExecRequest& req) {
+  return exec(store, id_or_prefix, req, default_driver());
+}
+
+ExecResult exec(const SessionStore& store, const std::string& id_or_prefix, const ExecRequest& req,
+                VmDriver& driver) {
   if (req.argv.empty()) throw Error("no command given", "agent-exec ID -- COMMAND [ARGS...]");
   std::string id = store.resolve(id_or_prefix);
-  Meta meta = load_running(store, id);
+  Meta meta = load_running(driver, store, id);
   std::vector<std::string> argv;
   if (req.as_root) {
     argv = req.argv;
@@ -614,7 +518,7 @@ cd /session/repo && exec "$@")";
             "PATH=/usr/local/bin:/usr/bin:/bin", "bash", "-c", kAgentShell, "agent-exec"};
     argv.insert(argv.end(), req.argv.begin(), req.argv.end());
   }
-  auto r = L::exec_in_vm(handle_of(meta, store.paths(id)), argv, req.timeout, req.input);
+  auto r = driver.exec(vm_handle(meta, store.paths(id)), argv, req.timeout, req.input);
   ExecResult out;
   out.exit_code = r.signal ? 128 + *r.signal : r.exit_code;
   out.out = std::move(r.out);
@@ -624,7 +528,7 @@ cd /session/repo && exec "$@")";
 
 AttachTarget attach_target(const SessionStore& store, const std::string& id_or_prefix) {
   std::string id = store.resolve(id_or_prefix);
-  Meta meta = load_running(store, id);
+  Meta meta = load_running(default_driver(), store, id);
   KeyFiles k(store.paths(id).ssh());
   return {id, meta.ssh_port, k.client_key, k.host_pub};
 }
@@ -634,10 +538,11 @@ LogTarget log_target(const SessionStore& store, const std::string& id_or_prefix)
   LogTarget t;
   t.id = id;
   t.console_log = store.paths(id).console_log();
+  t.previous_console_log = store.paths(id).previous_console_log();
   t.vm_name = vm_name(id);
   try {
     Meta m = store.load(id);
-    if (vm_running(m)) {
+    if (vm_running(default_driver(), m, store.paths(id))) {
       t.pid = *m.qemu_pid;
       t.start_time = m.qemu_start_time.value_or(0);
     }

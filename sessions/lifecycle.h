@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "launcher/stop_machine.h"
+#include "sessions/session_vm.h"
+#include "sessions/status.h"
 #include "sessions/store.h"
 #include "sessions/workback.h"
 
@@ -20,6 +22,11 @@ class Progress;
 }
 
 namespace avm::sessions {
+
+// The outside world: image, QEMU, ports, the VM itself (sessions/vm_driver.h).
+// Each entry point below has an overload that takes one; without it the real
+// one (default_driver()) is used.
+class VmDriver;
 
 // Defaults (also shown in --help).
 inline constexpr unsigned kDefaultCpus = 2;
@@ -73,10 +80,13 @@ struct StartResult {
 // before the VM starts leaves nothing behind; a VM that fails to boot leaves
 // the session marked failed, with the reason, for `logs` and `resume`.
 StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& progress);
+StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& progress, VmDriver& driver);
 
 // Boots a new VM on a stopped session's folder; the agent continues.
 StartResult resume(const SessionStore& store, const std::string& id_or_prefix,
                    const StartOptions& opts, Progress& progress);
+StartResult resume(const SessionStore& store, const std::string& id_or_prefix,
+                   const StartOptions& opts, Progress& progress, VmDriver& driver);
 
 struct StopResult {
   std::string id;
@@ -89,26 +99,17 @@ struct StopResult {
 };
 StopResult stop(const SessionStore& store, const std::string& id_or_prefix,
                 const launcher::StopPolicy& policy, Progress& progress);
+StopResult stop(const SessionStore& store, const std::string& id_or_prefix,
+                const launcher::StopPolicy& policy, Progress& progress, VmDriver& driver);
 
 // Removes a session. A running one is refused unless `force` (then it is
 // stopped with quit first). Works on sessions with a corrupt meta.json.
 void remove(const SessionStore& store, const std::string& id_or_prefix, bool force,
             Progress& progress);
+void remove(const SessionStore& store, const std::string& id_or_prefix, bool force,
+            Progress& progress, VmDriver& driver);
 
-// What agent-list shows of one session: observed, not remembered.
-struct SessionStatus {
-  std::string id;
-  std::string status;      // running, paused, unresponsive, stopped, crashed, failed, creating, corrupt, ...
-  std::string qmp_status;  // query-status' answer; empty when not asked or no answer
-  std::string guest;       // "up", "no answer", "-" (not running)
-  std::string agent;       // "running", "exited", "-"
-  std::string detail;      // why (corrupt meta, failure reason, monitor error)
-  std::uint16_t ssh_port = 0;
-  std::string repo, ref, commit, image, accel, net;
-  std::string created;
-  long long age_seconds = 0;
-  std::optional<long long> pid;
-};
+// What agent-list shows of one session (SessionStatus) is in sessions/status.h.
 // Every session, observed concurrently, each within `per_vm_timeout`.
 // Without `ask_guest` only QEMU is asked (its monitor answers from its own
 // main loop; the guest agent needs the guest's vCPU, slow on a busy TCG
@@ -116,8 +117,13 @@ struct SessionStatus {
 std::vector<SessionStatus> list(const SessionStore& store,
                                 std::chrono::milliseconds per_vm_timeout = std::chrono::milliseconds(3000),
                                 bool ask_guest = true);
+std::vector<SessionStatus> list(const SessionStore& store, VmDriver& driver,
+                                std::chrono::milliseconds per_vm_timeout = std::chrono::milliseconds(3000),
+                                bool ask_guest = true);
 // One session, observed.
 SessionStatus status(const SessionStore& store, const std::string& id_or_prefix,
+                     std::chrono::milliseconds timeout = std::chrono::milliseconds(3000));
+SessionStatus status(const SessionStore& store, VmDriver& driver, const std::string& id_or_prefix,
                      std::chrono::milliseconds timeout = std::chrono::milliseconds(3000));
 
 struct ExecRequest {
@@ -131,6 +137,8 @@ struct ExecResult {
   std::string out, err;
 };
 ExecResult exec(const SessionStore& store, const std::string& id_or_prefix, const ExecRequest& req);
+ExecResult exec(const SessionStore& store, const std::string& id_or_prefix, const ExecRequest& req,
+                VmDriver& driver);
 
 // What attach needs to reach a running session.
 struct AttachTarget {
@@ -144,13 +152,11 @@ AttachTarget attach_target(const SessionStore& store, const std::string& id_or_p
 struct LogTarget {
   std::string id;
   std::filesystem::path console_log;
+  std::filesystem::path previous_console_log;  // the boot before
   std::optional<long long> pid;       // to follow until it exits
   unsigned long long start_time = 0;
   std::string vm_name;
 };
 LogTarget log_target(const SessionStore& store, const std::string& id_or_prefix);
-
-// The VM name of a session: "agent-vm-<id>", in ps and QMP query-name.
-std::string vm_name(const std::string& id);
 
 }  // namespace avm::sessions

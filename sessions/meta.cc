@@ -7,11 +7,13 @@
 #include "json/enum_table.h"
 #include "json/fields.h"
 #include "json/text.h"
+#include "launcher/vm_spec.h"
 #include "util/file.h"
 
 namespace avm::sessions {
 
 namespace bj = boost::json;
+namespace L = avm::launcher;
 
 namespace {
 
@@ -78,8 +80,9 @@ Meta meta_from(const bj::value& jv) {
   m.created = f.str("created");
   m.image = f.str("image");
   m.accelerator = f.str("accelerator");
-  m.cpus = f.integer<unsigned>("cpus", 1, 1024);
-  m.memory_mib = f.integer<unsigned>("memory_mib");
+  // What a VmSpec accepts: a session that could never boot is not a session.
+  m.cpus = f.integer<unsigned>("cpus", L::kMinCpus, L::kMaxCpus);
+  m.memory_mib = f.integer<unsigned>("memory_mib", L::kMinMemoryMib);
   m.ssh_port = f.integer<std::uint16_t>("ssh_port");
   m.net = f.str("net");
 

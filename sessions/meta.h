@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "launcher/vm_spec.h"
 #include "util/error.h"
 
 namespace avm::sessions {
@@ -62,8 +63,8 @@ struct Meta {
   std::string created;      // UTC ISO-8601
   std::string image;        // guest image name
   std::string accelerator;  // "kvm", "tcg"
-  unsigned cpus = 1;
-  unsigned memory_mib = 0;
+  unsigned cpus = launcher::kMinCpus;  // sizes a VM can have (launcher/vm_spec.h)
+  unsigned memory_mib = launcher::kMinMemoryMib;
   std::uint16_t ssh_port = 0;  // 0: none allocated yet
   std::optional<pid_t> qemu_pid;
   // Field 22 of /proc/PID/stat when QEMU started: tells a recycled pid apart.

@@ -34,6 +34,10 @@ struct SessionPaths {
   // The session's host-only folder, beside the session folders and outside
   // the share: <root>/.host/<id>. The guest never sees it.
   std::filesystem::path host_dir() const { return dir.parent_path() / ".host" / dir.filename(); }
+  // The previous boot's console, kept readable across one start.
+  std::filesystem::path previous_console_log() const { return run() / "console.log.1"; }
+  std::filesystem::path qemu_log() const { return run() / "qemu.log"; }  // QEMU's own stderr
+  std::filesystem::path egress_log() const { return run() / "egress.log"; }
 };
 
 // One entry of SessionStore::list().

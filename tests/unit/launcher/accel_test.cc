@@ -100,6 +100,33 @@ TEST_CASE("the verdict cache is keyed by host and survives a reload", "[accel]")
   CHECK_FALSE(load_verdict(f, "k1").has_value());
 }
 
+TEST_CASE("the host's choice reads the verdict cache, and probes nothing without an image", "[accel]") {
+  avm::TempDir d;
+  HostAccelQuery q;
+  q.kvm = {S::Usable, "/dev/kvm is usable"};
+  q.qemu_version = "7.2.0";
+  q.verdict_file = d.path() / "accel.json";
+  bool probing = false;
+  q.probing = [&] { probing = true; };
+  // Nothing cached, no kernel to boot: KVM, unprobed, and nothing remembered.
+  AccelChoice c = choose_host_accel(q);
+  CHECK(c.accel == Accel::Kvm);
+  CHECK(c.reason.find("not probed") != std::string::npos);
+  CHECK_FALSE(probing);
+  CHECK_FALSE(load_verdict(q.verdict_file, host_key(q.qemu_version)).has_value());
+  // A cached verdict for this host and QEMU decides, without a probe.
+  save_verdict(q.verdict_file, host_key(q.qemu_version), {false, "guests stall"});
+  q.kernel = d.path() / "no-such-kernel";
+  c = choose_host_accel(q);
+  CHECK(c.accel == Accel::Tcg);
+  CHECK(c.cached);
+  CHECK(c.reason.find("guests stall (cached)") != std::string::npos);
+  CHECK_FALSE(probing);
+  // --accel tcg never looks at the cache.
+  q.request = AccelRequest::Tcg;
+  CHECK(choose_host_accel(q).reason == "TCG (software emulation) as requested");
+}
+
 TEST_CASE("this host's /dev/kvm is described", "[accel]") {
   auto k = inspect_kvm("/nonexistent/kvm");
   CHECK(k.state == S::Missing);

@@ -138,6 +138,29 @@ TEST_CASE("an incomplete spec names the missing field", "[vm_spec]") {
   CHECK_THROWS_WITH(qemu_argv(s), Catch::Contains("ssh_port"));
 }
 
+TEST_CASE("sizes outside what a guest can have are refused, naming the flag", "[vm_spec]") {
+  CHECK_NOTHROW(check_cpus(kMinCpus));
+  CHECK_NOTHROW(check_cpus(kMaxCpus));
+  CHECK_THROWS_WITH(check_cpus(0), Catch::Contains("--cpus must be between 1 and 64"));
+  CHECK_THROWS_WITH(check_cpus(65), Catch::Contains("--cpus must be between 1 and 64"));
+  CHECK_NOTHROW(check_memory_mib(kMinMemoryMib));
+  CHECK_THROWS_WITH(check_memory_mib(32, "32M"), Catch::Contains("--memory 32M is too small for a guest"));
+  try {
+    check_memory_mib(63);
+    FAIL("63 MiB accepted");
+  } catch (const avm::Error& e) {
+    CHECK(std::string(e.what()) == "--memory 63M is too small for a guest");
+    CHECK(e.hint().find("at least 64M") != std::string::npos);
+  }
+  // The spec itself refuses them too: no QEMU is started for them.
+  auto s = sample();
+  s.memory_mib = 32;
+  CHECK_THROWS_WITH(qemu_argv(s), Catch::Contains("too small"));
+  s = sample();
+  s.cpus = 0;
+  CHECK_THROWS_WITH(qemu_argv(s), Catch::Contains("--cpus"));
+}
+
 TEST_CASE("the host TSC frequency is measured when the CPU has a constant TSC", "[vm_spec]") {
   auto khz = host_tsc_khz();
   // Every x86-64 host these tests run on has constant_tsc; elsewhere nullopt.

@@ -111,6 +111,8 @@ TEST_CASE("a field of the wrong type or range is corrupt and named", "[meta]") {
       {"cpus", 0, "'cpus' is out of range"},
       {"cpus", -1, "'cpus' is out of range"},
       {"cpus", 1.5, "'cpus' should be an integer"},
+      {"cpus", 65, "'cpus' is out of range"},
+      {"memory_mib", 32, "'memory_mib' is out of range"},
       {"ssh_port", 70000, "'ssh_port' is out of range"},
       {"memory_mib", json::array{}, "'memory_mib' should be an integer, not an array"},
       {"history", json::object{}, "'history' should be an array"},

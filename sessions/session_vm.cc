@@ -1,0 +1,77 @@
+#include "sessions/session_vm.h"
+
+#include "util/error.h"
+#include "util/strings.h"
+
+namespace avm::sessions {
+
+namespace L = avm::launcher;
+
+std::string vm_name(const std::string& id) { return "agent-vm-" + id; }
+
+L::NetMode net_mode(const std::string& s) {
+  if (s == "restricted" || s == "default") return L::NetMode::Restricted;
+  if (s == "full") return L::NetMode::Full;
+  if (s == "none") return L::NetMode::Off;
+  throw Error("unknown network mode '" + s + "'", "use --net restricted, full or none");
+}
+
+// The allowlist travels on the command line (host names are no secret),
+// never through a file in the guest-writable share. Its log (one line per
+// connection: allowed, denied and why) goes to run/egress.log.
+std::vector<std::string> egress_command(const Meta& m, const SessionPaths& p,
+                                        const std::filesystem::path& self_exe) {
+  std::vector<std::string> cmd = {shell_quote(self_exe.string()), "egress"};
+  for (const auto& h : m.allow_hosts) {
+    cmd.push_back("--allow");
+    cmd.push_back(shell_quote(h));
+  }
+  cmd.push_back("--log");
+  cmd.push_back(shell_quote(p.egress_log().string()));
+  return cmd;
+}
+
+L::VmSpec session_vm_spec(const Meta& m, const SessionPaths& p, const HostFacts& host, std::uint16_t ssh_port) {
+  L::NetMode net = net_mode(m.net);
+  L::VmSpec spec;
+  spec.name = vm_name(m.id);
+  spec.qemu = host.qemu;
+  spec.accel = host.accel;
+  spec.cpus = m.cpus;
+  spec.memory_mib = m.memory_mib;
+  spec.kernel = host.kernel;
+  spec.initrd = host.initrd;
+  spec.rootfs = host.rootfs;
+  spec.cmdline = host.cmdline;
+  if (host.accel == L::Accel::Tcg) spec.tsc_khz = host.tsc_khz;
+  spec.share_dir = p.dir;
+  spec.share_model = L::share_model_for_uid(host.uid);
+  spec.ssh_port = ssh_port;
+  spec.net = net;
+  if (net == L::NetMode::Restricted) spec.egress_cmd = egress_command(m, p, host.self_exe);
+  spec.qmp_socket = p.qmp_socket();
+  spec.observe_socket = L::observe_socket_for(p.qmp_socket());
+  spec.qga_socket = p.qga_socket();
+  spec.console_log = p.console_log();
+  spec.pid_file = p.qemu_pid();
+  spec.sandbox = host.qemu_sandbox;
+  // Restricted networking starts the egress helper per connection: QEMU
+  // must be allowed to spawn it.
+  spec.sandbox_allow_spawn = net == L::NetMode::Restricted;
+  return spec;
+}
+
+L::VmHandle vm_handle(const Meta& m, const SessionPaths& p) {
+  L::VmHandle h;
+  h.name = vm_name(m.id);
+  h.pid = m.qemu_pid.value_or(-1);
+  h.start_time = m.qemu_start_time.value_or(0);
+  h.qmp_socket = p.qmp_socket();
+  h.observe_socket = L::observe_socket_for(p.qmp_socket());
+  h.qga_socket = p.qga_socket();
+  h.console_log = p.console_log();
+  h.ssh_port = m.ssh_port;
+  return h;
+}
+
+}  // namespace avm::sessions

@@ -1,0 +1,50 @@
+// What a session's VM is, derived from the session alone: its name, its
+// QEMU spec, where to find it once running. Pure functions: no I/O, so every
+// field is unit-tested without QEMU.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "launcher/vm.h"
+#include "launcher/vm_spec.h"
+#include "sessions/meta.h"
+#include "sessions/store.h"
+
+namespace avm::sessions {
+
+// The VM name of a session: "agent-vm-<id>", in ps and QMP query-name.
+std::string vm_name(const std::string& id);
+
+// A session's --net value: restricted (or the older "default"), full, none.
+// avm::Error naming the choices otherwise.
+launcher::NetMode net_mode(const std::string& s);
+
+// What the host contributes to a VM besides the session: the image's files,
+// QEMU, the accelerator and what it needs.
+struct HostFacts {
+  std::filesystem::path kernel, initrd, rootfs;
+  std::string cmdline;                  // the image's kernel command line
+  std::string qemu = "qemu-system-x86_64";
+  bool qemu_sandbox = false;            // QEMU accepts -sandbox on
+  launcher::Accel accel = launcher::Accel::Tcg;
+  std::optional<unsigned long> tsc_khz;  // used under TCG only
+  unsigned uid = 0;                     // who runs QEMU: decides the share model
+  std::filesystem::path self_exe;       // this program, for the egress helper
+};
+
+// The spec that boots session `m` from folder `p` with SSH on `ssh_port`.
+launcher::VmSpec session_vm_spec(const Meta& m, const SessionPaths& p, const HostFacts& host,
+                                 std::uint16_t ssh_port);
+
+// The egress command QEMU runs per guest connection in restricted mode.
+std::vector<std::string> egress_command(const Meta& m, const SessionPaths& p,
+                                        const std::filesystem::path& self_exe);
+
+// Where the session's VM is found while it runs (from meta.json's pid).
+launcher::VmHandle vm_handle(const Meta& m, const SessionPaths& p);
+
+}  // namespace avm::sessions

@@ -1,0 +1,68 @@
+#include "sessions/vm_driver.h"
+
+#include "launcher/qemu_process.h"
+#include "launcher/share.h"
+#include "util/paths.h"
+#include "util/progress.h"
+
+namespace avm::sessions {
+
+namespace L = avm::launcher;
+namespace fs = std::filesystem;
+
+namespace {
+
+class RealDriver final : public VmDriver {
+ public:
+  L::Image load_image(const std::string& name) override { return L::load_image(name); }
+  L::QemuInfo qemu() override { return L::inspect_qemu_cached(cache_dir() / "qemu.json"); }
+  L::AccelChoice choose_accel(L::AccelRequest request, const L::Image& image, const L::QemuInfo& qemu,
+                              Progress& progress) override {
+    L::HostAccelQuery q;
+    q.request = request;
+    q.kvm = L::inspect_kvm();
+    q.qemu_path = qemu.path.string();
+    q.qemu_version = qemu.version;
+    q.kernel = image.kernel;
+    q.initrd = image.initrd;
+    q.verdict_file = cache_dir() / "accel.json";
+    q.probing = [&] { progress.stage("probing KVM (once per host)"); };
+    q.probed = [&](const L::ProbeResult& r) { progress.done(r.ok ? "guests boot" : "guests stall"); };
+    return L::choose_host_accel(q);
+  }
+  std::optional<unsigned long> tsc_khz() override { return L::host_tsc_khz_cached(cache_dir() / "tsc.json"); }
+  L::PortReservation reserve_port(std::optional<std::uint16_t> exact, std::uint16_t preferred) override {
+    return exact ? L::reserve_port(*exact) : L::reserve_port_preferring(preferred);
+  }
+  void prepare_share(const fs::path& session_dir) override { L::prepare_share_for_guest(session_dir); }
+  L::BootResult boot(const L::VmSpec& spec, L::PortReservation& port, const L::BootOptions& opts) override {
+    return L::boot_vm(spec, port, opts);
+  }
+  bool alive(const L::VmHandle& vm) override {
+    return vm.pid > 0 && L::is_vm_process(vm.pid, vm.name,
+                                          vm.start_time ? std::optional<unsigned long long>(vm.start_time)
+                                                        : std::nullopt);
+  }
+  L::VmObservation observe(const L::VmHandle& vm, const L::ObserveOptions& opts) override {
+    return L::observe_vm(vm, opts);
+  }
+  L::StopReport stop(const L::VmHandle& vm, const L::StopPolicy& policy, const L::ProgressFn& progress) override {
+    return L::stop_vm(vm, policy, progress);
+  }
+  L::GuestExecResult exec(const L::VmHandle& vm, const std::vector<std::string>& argv,
+                          std::chrono::milliseconds timeout, std::string_view input) override {
+    return L::exec_in_vm(vm, argv, timeout, input);
+  }
+  std::vector<pid_t> find_vm_processes(const std::string& vm_name) override {
+    return L::find_vm_processes(vm_name);
+  }
+};
+
+}  // namespace
+
+VmDriver& default_driver() {
+  static RealDriver driver;
+  return driver;
+}
+
+}  // namespace avm::sessions
