@@ -712,22 +712,18 @@ CloneResult clone_repo(std::string_view url_in, const fs::path& dest, const Clon
   co.local = GIT_CLONE_LOCAL_NO_LINKS;
   co.fetch_opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL;
   co.fetch_opts.callbacks.transfer_progress = on_transfer;
-  co.fetch_opts.callbacks.credentials = on_credentials;
-  co.fetch_opts.callbacks.certificate_check = on_certificate;
-  co.fetch_opts.callbacks.payload = &st;
+  co.fetch_opts.callbacks.credentials = remote_credentials;
+  co.fetch_opts.callbacks.certificate_check = remote_certificate;
+  co.fetch_opts.callbacks.payload = static_cast<RemoteAuth*>(&st);
   if (st.url.kind == UrlKind::Http) {
     std::tie(st.url_user, st.url_password) = url_credentials(clone_url);
     if (!st.url_password.empty()) {
       st.remote_url = display;
       co.remote_cb = create_remote;
-      co.remote_cb_payload = &st;
+      co.remote_cb_payload = static_cast<RemoteAuth*>(&st);
     }
     apply_ca_locations();
   }
-
-  co.fetch_opts.callbacks.credentials = remote_credentials;
-  co.fetch_opts.callbacks.certificate_check = remote_certificate;
-  co.fetch_opts.callbacks.payload = static_cast<RemoteAuth*>(&st);
 
   git_repository* raw = nullptr;
   int rc = git_clone(&raw, clone_url.c_str(), dest.c_str(), &co);

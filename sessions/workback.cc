@@ -24,6 +24,7 @@
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/file.h"
+#include "util/remove_tree.h"
 #include "util/strings.h"
 #include "util/temp_dir.h"
 
@@ -291,7 +292,7 @@ git_oid snapshot_tree(SessionRepo& s) {
   }
   auto tracked_under = [&](const std::string& dir) {
     auto it = tracked.lower_bound(dir + "/");
-    return it != tracked.end() && starts_with(*it, dir + "/");
+    return it != tracked.end() && it->starts_with(dir + "/");
   };
   git_index* raw_out = nullptr;
   check(git_index_new(&raw_out), "cannot make an index");
@@ -720,7 +721,7 @@ ExportResult export_work(const SessionStore& store, const std::string& id_or_pre
   fs::path canon = fs::weakly_canonical(fs::absolute(target), ec);
   fs::path root = fs::weakly_canonical(fs::absolute(store.root()), ec);
   std::string cs = canon.string(), rs = root.string();
-  if (cs == rs || starts_with(cs, rs + "/"))
+  if (cs == rs || cs.starts_with(rs + "/"))
     throw Error("cannot export into " + target.string() + ": it is inside the sessions folder",
                 "export into your own clone of the repository: --to PATH");
   libgit2_init_once();

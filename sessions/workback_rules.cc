@@ -149,10 +149,6 @@ std::string base_name(std::string_view path) {
   return std::string(s == std::string_view::npos ? path : path.substr(s + 1));
 }
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 }  // namespace
 
 std::vector<ConfigEntry> parse_git_config(std::string_view text) {
@@ -305,7 +301,7 @@ std::string strip_config_entries(std::string_view text, const std::vector<Config
   return out;
 }
 
-bool is_live_hook(std::string_view name) { return !name.empty() && !ends_with(name, ".sample"); }
+bool is_live_hook(std::string_view name) { return !name.empty() && !name.ends_with(".sample"); }
 
 std::vector<Warning> classify(const std::vector<ChangedPath>& changes, const std::vector<ConfigEntry>& config,
                               const std::vector<std::string>& hooks) {

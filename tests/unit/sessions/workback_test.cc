@@ -15,6 +15,7 @@
 #include "util/file.h"
 #include "util/process.h"
 #include "util/temp_dir.h"
+#include "util/timestamp.h"
 
 using namespace avm::sessions;
 using avm::test::git;
@@ -99,7 +100,7 @@ struct Fixture {
     m.repo_url = c.url;
     m.commit = c.commit;
     m.checked_out = c.checked_out;
-    m.created = utc_now_iso8601();
+    m.created = avm::utc_now_iso8601();
     m.image = "debian";
     m.accelerator = "tcg";
     m.intent = Intent::Stopped;
