@@ -461,6 +461,7 @@ BuildResult build_image(const BuildOptions& opt, Progress& progress) {
   so.stdout_fd = wr.get();
   so.stderr_fd = log_fd.get();
   so.env = {"LC_ALL=C.UTF-8", "DEBIAN_FRONTEND=noninteractive"};
+  so.own_group = false;  // Ctrl+C at the terminal stops the build with us
   Child child = spawn(argv, so);
   wr.reset();
 

@@ -1,5 +1,5 @@
 // Guest images: a folder with manifest.json naming a kernel, an initrd, a
-// read-only root filesystem and the kernel command line (DESIGN.md, "Guest
+// read-only root filesystem and the kernel command line (docs/design.md, "Guest
 // contract"). The store lives in images_root() (~/.agent-vm/images), one
 // folder per image; `agent-vm image build` makes the default one from Debian
 // packages (guest/debian/build), `image import` takes any folder with a

@@ -1,4 +1,4 @@
-// The session folder as the guest sees it over 9p (DESIGN.md, guest contract:
+// The session folder as the guest sees it over 9p (docs/design.md, guest contract:
 // files the guest writes are owned by the host user).
 //
 // QEMU as an ordinary user shares with security_model=none: the guest sees

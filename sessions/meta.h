@@ -1,5 +1,5 @@
 // meta.json: what a session is and what happened to it. It records intent
-// and history; what is running is observed elsewhere (DESIGN.md). The file is
+// and history; what is running is observed elsewhere (docs/design.md). The file is
 // schema-versioned and replaced whole, never edited in place.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The session store: one folder per session under a root (DESIGN.md,
+// The session store: one folder per session under a root (docs/design.md,
 // "Session directory"). Folders appear whole (built aside, renamed into
 // place), are read without locks, and are changed only under the session's
 // lock. One broken session never breaks the others.

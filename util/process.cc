@@ -235,7 +235,7 @@ struct ChildPlan {
     if (::write(plan.report_fd, &me, sizeof me) != sizeof me) ::_exit(127);
   } else if (o.new_session) {
     ::setsid();
-  } else {
+  } else if (o.own_group) {
     ::setpgid(0, 0);
   }
   int in = o.stdin_fd >= 0 ? o.stdin_fd : plan.devnull;
@@ -302,7 +302,7 @@ ProcessId start_process(const std::vector<std::string>& argv_in, const SpawnOpti
     owner = Child(pid);
     // The child does the same; whichever runs first makes it a group
     // leader before anyone signals the group.
-    if (!opts.new_session) ::setpgid(pid, pid);
+    if (!opts.new_session && opts.own_group) ::setpgid(pid, pid);
   }
   int err = 0;
   if (read_full(report.r.get(), &err, sizeof err) == sizeof err)

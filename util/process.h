@@ -95,6 +95,9 @@ struct SpawnOptions {
   int stdout_fd = -1;            // -1: inherit
   int stderr_fd = -1;            // -1: inherit
   bool new_session = false;      // setsid() (otherwise only a new process group)
+  // false: the child stays in our process group, so a Ctrl+C at the terminal
+  // reaches it as it reaches us (a long foreground job such as an image build).
+  bool own_group = true;
   // Double fork: the process is reparented away from us (not our child) and
   // outlives us, in its own session. Only spawn_detached takes it.
   bool detach = false;

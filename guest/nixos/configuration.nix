@@ -1,4 +1,4 @@
-# NixOS configuration of the agent-vm guest: the guest contract of DESIGN.md
+# NixOS configuration of the agent-vm guest: the guest contract of docs/design.md
 # with the units and scripts of guest/common (the Debian image uses the same).
 # The kernel boots the shared initramfs (guest/common/initramfs), which mounts
 # the squashfs root under a tmpfs overlay and runs /sbin/init (this system's

@@ -1,4 +1,4 @@
-// The guest contract (DESIGN.md), one assertion per point, on a real boot of
+// The guest contract (docs/design.md), one assertion per point, on a real boot of
 // the image under test ($AGENT_VM_TEST_IMAGE, default: the store's
 // "default") under TCG. QEMU is started here directly, not by the launcher.
 #include <netinet/in.h>

@@ -28,7 +28,7 @@ avm::launcher::Image test_image();
 // A free TCP port on 127.0.0.1.
 int free_port();
 
-// A session folder as the host writes it (DESIGN.md): ssh keys, env,
+// A session folder as the host writes it (docs/design.md): ssh keys, env,
 // agent-cmd (the stand-in), meta.json and run/ (host-only), repo/ (a real git
 // clone source with one commit), opencode/.
 class SessionDir {

@@ -2,7 +2,7 @@
 # Security of one session on a real guest, as root (9p mapped-xattr):
 #   secrets: the API key is in no process's argv or environment on the host,
 #     and in the guest only in the agent's own processes; in no log; the
-#     session's files and sockets have the modes DESIGN.md gives;
+#     session's files and sockets have the modes docs/design.md gives;
 #   QEMU: seccomp sandbox on, no_new_privs, the invoking user;
 #   SSH: bound to 127.0.0.1 only; a wrong key, root and passwords refused;
 #     a host key that is not the pinned one refused by agent-attach;

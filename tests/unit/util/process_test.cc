@@ -160,6 +160,13 @@ TEST_CASE("a spawned child leads its own process group, which goes with its owne
   CHECK(avm::wait_for_exit(background, 5s));
 }
 
+TEST_CASE("a child asked to stay in our process group does", "[process]") {
+  avm::SpawnOptions so;
+  so.own_group = false;
+  avm::Child c = avm::spawn({"sleep", "100"}, so);
+  CHECK(::getpgid(c.pid()) == ::getpgid(0));
+}
+
 TEST_CASE("spawn passes only the listed fds and exactly the environment asked for", "[process]") {
   avm::TempDir d;
   avm::Fd log(::open((d.path() / "log").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
