@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <future>
 #include <thread>
 
 #include "launcher/accel.h"
 #include "launcher/egress.h"
+#include "launcher/gateway.h"
 #include "launcher/host.h"
 #include "launcher/image.h"
 #include "launcher/ports.h"
@@ -33,8 +35,9 @@ namespace L = avm::launcher;
 using namespace std::chrono;
 
 const std::vector<std::string>& default_allow_hosts() {
-  // What opencode needs to work: the model list and the model provider's API.
-  static const std::vector<std::string> hosts = {"api.anthropic.com", "models.opencode.ai"};
+  // What opencode needs to work: the model list. The model's API is reached
+  // by the host's model gateway, not through the egress proxy.
+  static const std::vector<std::string> hosts = {"models.opencode.ai"};
   return hosts;
 }
 
@@ -95,19 +98,33 @@ L::NetMode net_mode(const std::string& s) {
   throw Error("unknown network mode '" + s + "'", "use --net restricted, full or none");
 }
 
-// The egress command QEMU runs per guest connection in restricted mode. The
-// allowlist travels on its command line (host names are no secret), never
-// through a file in the guest-writable share. Its log (one line per
-// connection: allowed, denied and why) goes to run/egress.log.
-std::vector<std::string> egress_command(const Meta& m, const SessionPaths& p) {
-  std::vector<std::string> cmd = {shell_quote(self_exe().string()), "egress"};
-  for (const auto& h : m.allow_hosts) {
-    cmd.push_back("--allow");
-    cmd.push_back(shell_quote(h));
-  }
-  cmd.push_back("--log");
-  cmd.push_back(shell_quote((p.run() / "egress.log").string()));
-  return cmd;
+// The egress command QEMU runs per guest connection in restricted mode: only
+// the host-only folder, where it reads the allowlist (egress.json, written
+// before each boot from meta.json) and logs each connection (egress.log).
+// Nothing of it is in the guest-writable share.
+std::vector<std::string> egress_command(const SessionPaths& p) {
+  return {shell_quote(self_exe().string()), "egress", "--dir", shell_quote(p.host.string())};
+}
+
+// The model gateway QEMU runs per guest connection to 10.0.2.100:80. All it
+// needs is in the host-only folder.
+std::vector<std::string> gateway_command(const SessionPaths& p) {
+  return {shell_quote(self_exe().string()), "gateway", "--dir", shell_quote(p.host.string())};
+}
+
+// Before a boot: the host-only folder exists, gateway.json carries the
+// budget asked for and egress.json the allowlist.
+void prepare_gateway(const SessionPaths& p, const Meta& meta, const StartOptions& opts) {
+  make_private_dir(p.host);
+  L::GatewayFiles gf(p.host);
+  L::GatewayConfig c;
+  if (fs::exists(gf.config())) c = L::load_gateway_config(gf);
+  c.session = meta.id;
+  if (opts.max_tokens) c.max_tokens = *opts.max_tokens;
+  L::save_gateway_config(gf, c);
+  L::EgressConfig ec;
+  ec.policy.allow = meta.allow_hosts;
+  write_file_atomic(p.host / L::kEgressConfigFile, L::render_egress_config(ec), 0600);
 }
 
 // The session folder is the guest's share: root in the guest reaches run/
@@ -128,8 +145,7 @@ void reclaim_host_paths(const SessionPaths& p) {
                 "with agent-rm");
   if (auto t = type_of(p.run()); t && *t != S_IFDIR) remove_tree(p.run());
   make_private_dir(p.run());
-  for (const fs::path& f : {p.qemu_pid(), p.run() / "qemu.log", p.console_log(), p.run() / "console.log.1",
-                            p.run() / "egress.log"})
+  for (const fs::path& f : {p.qemu_pid(), p.run() / "qemu.log", p.console_log(), p.run() / "console.log.1"})
     if (auto t = type_of(f); t && *t != S_IFREG) remove_tree(f);
 }
 
@@ -171,6 +187,7 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
   L::prepare_share_for_guest(p.dir);
 
   L::NetMode net = net_mode(meta.net);
+  prepare_gateway(p, meta, opts);
 
   int attempts = opts.port ? 1 : 3;
   for (int attempt = 1;; ++attempt) {
@@ -194,16 +211,17 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
     spec.share_model = L::share_model_for_uid(::geteuid());
     spec.ssh_port = port.port;
     spec.net = net;
-    if (net == L::NetMode::Restricted) spec.egress_cmd = egress_command(meta, p);
+    if (net == L::NetMode::Restricted) spec.egress_cmd = egress_command(p);
+    if (net != L::NetMode::Off) spec.gateway_cmd = gateway_command(p);
     spec.qmp_socket = p.qmp_socket();
     spec.observe_socket = L::observe_socket_for(p.qmp_socket());
     spec.qga_socket = p.qga_socket();
     spec.console_log = p.console_log();
     spec.pid_file = p.qemu_pid();
-    // Restricted networking starts the egress helper per connection: QEMU
-    // must be allowed to spawn it.
+    // The gateway (and under restricted networking the egress proxy) is
+    // started per connection: QEMU must be allowed to spawn it.
     spec.sandbox = qemu.sandbox;
-    if (net == L::NetMode::Restricted) spec.sandbox_allow_spawn = true;
+    if (net != L::NetMode::Off) spec.sandbox_allow_spawn = true;
 
     meta.ssh_port = port.port;
     meta.accelerator = L::to_string(accel.accel);
@@ -280,12 +298,12 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
   // A --port that is taken now is refused before anything is cloned.
   if (req.start.port) (void)L::reserve_port(*req.start.port);
   EnvSelection env = collect_env(req.env_names);
-  bool has_key = std::any_of(env.vars.begin(), env.vars.end(),
-                             [](const auto& kv) { return kv.first == "ANTHROPIC_API_KEY"; });
-  if (!has_key && !req.agent_cmd)
+  const char* key = std::getenv("ANTHROPIC_API_KEY");
+  if ((!key || !*key) && !req.agent_cmd)
     throw Error("ANTHROPIC_API_KEY is not set: opencode needs it to reach the model",
-                "export ANTHROPIC_API_KEY=... (it goes into the session's env file, mode 0600, never on a "
-                "command line), or pass --agent-cmd to run another agent");
+                "export ANTHROPIC_API_KEY=... (it stays on the host, in the session's host-only folder, mode "
+                "0600; the guest never sees it), or pass --agent-cmd to run another agent");
+  L::Upstream upstream = L::parse_upstream(req.upstream.value_or(L::kDefaultUpstream));
   std::vector<std::string> missing;
   for (const auto& n : env.missing)
     if (std::find(req.env_names.begin(), req.env_names.end(), n) != req.env_names.end()) missing.push_back(n);
@@ -320,13 +338,26 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
   generate_session_keys(p.ssh(), "agent-vm session " + meta.id);
   if (!req.prompt.empty()) write_file_atomic(p.prompt(), req.prompt, 0600);
   if (req.agent_cmd) write_file_atomic(p.dir / "agent-cmd", *req.agent_cmd + "\n", 0600);
+  // The real key and the gateway's configuration stay in the host-only
+  // folder; the guest gets the gateway's URL and a worthless placeholder.
+  if (key && *key) write_file_atomic(p.api_key(), std::string(key) + "\n", 0600);
+  {
+    L::GatewayConfig gc;
+    gc.session = meta.id;
+    gc.upstream = upstream.url();
+    gc.max_tokens = req.start.max_tokens;
+    L::save_gateway_config(L::GatewayFiles(p.host), gc);
+  }
   EnvVars vars = env.vars;
+  vars.emplace_back("ANTHROPIC_BASE_URL", L::kGuestBaseUrl);
+  vars.emplace_back("ANTHROPIC_API_KEY", L::kGuestPlaceholderKey);
   if (net == L::NetMode::Restricted) {
     std::string proxy = "http://" + std::string(L::kEgressProxyAddr) + ":" + std::to_string(L::kEgressProxyPort);
     for (const char* k : {"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"}) vars.emplace_back(k, proxy);
-    vars.emplace_back("NO_PROXY", "localhost,127.0.0.1");
-    vars.emplace_back("no_proxy", "localhost,127.0.0.1");
   }
+  std::string no_proxy = "localhost,127.0.0.1," + std::string(L::kGatewayAddr);
+  vars.emplace_back("NO_PROXY", no_proxy);
+  vars.emplace_back("no_proxy", no_proxy);
   write_env_file(p.env(), vars);
   ns.save(meta);
 
@@ -375,7 +406,13 @@ StartResult resume(const SessionStore& store, const std::string& id_or_prefix, c
   if (vm_running(meta))
     throw Error("session " + id + " is already running (ssh port " + std::to_string(meta.ssh_port) + ")",
                 "attach with 'agent-attach " + id + "', or stop it first with 'agent-stop " + id + "'");
-  close_dangling_run(meta, store.paths(id));
+  SessionPaths p = store.paths(id);
+  close_dangling_run(meta, p);
+  // The resumed agent's next instruction; none means none, not the last one.
+  if (opts.followup)
+    write_file_atomic(p.followup(), *opts.followup, 0600);
+  else
+    remove_tree(p.followup());
   return start_vm(store, lock, meta, opts, progress, began);
 }
 
@@ -476,6 +513,14 @@ SessionStatus observe(const SessionInfo& info, milliseconds timeout, bool ask_gu
   s.created = m.created;
   s.guest = s.agent = "-";
   if (m.qemu_pid) s.pid = *m.qemu_pid;
+  try {
+    L::GatewayFiles gf(p.host);
+    L::UsageTotals u = L::load_usage(gf);
+    s.input_tokens = u.tokens.input;
+    s.output_tokens = u.tokens.output;
+    if (fs::exists(gf.config())) s.max_tokens = L::load_gateway_config(gf).max_tokens;
+  } catch (const std::exception&) {
+  }
 
   if (!vm_running(m)) {
     s.pid.reset();
@@ -624,7 +669,10 @@ LogTarget log_target(const SessionStore& store, const std::string& id_or_prefix)
   std::string id = store.resolve(id_or_prefix);
   LogTarget t;
   t.id = id;
-  t.console_log = store.paths(id).console_log();
+  SessionPaths p = store.paths(id);
+  t.console_log = p.console_log();
+  t.gateway_log = p.gateway_log();
+  t.egress_log = p.egress_log();
   t.vm_name = vm_name(id);
   try {
     Meta m = store.load(id);

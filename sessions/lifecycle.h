@@ -37,6 +37,12 @@ struct StartOptions {
   std::optional<std::string> image;       // keep the session's when unset
   bool wait = true;                       // false: return once QEMU runs and the share is confirmed
   std::chrono::milliseconds boot_timeout = kDefaultBootTimeout;
+  // The token budget (input+output) the model gateway enforces: spawn sets
+  // it, resume raises (or sets) it. Unset: keep the session's (none at first).
+  std::optional<long long> max_tokens;
+  // resume only: a new instruction for the agent, written to followup.txt
+  // before the boot; without it a stale followup.txt is removed.
+  std::optional<std::string> followup;
 };
 
 struct SpawnRequest {
@@ -45,6 +51,9 @@ struct SpawnRequest {
   std::string prompt;
   std::optional<std::string> agent_cmd;   // replaces opencode in the guest
   std::vector<std::string> env_names;     // extra variables copied into the env file
+  // The model API the gateway forwards to (the user's ANTHROPIC_BASE_URL);
+  // unset: https://api.anthropic.com. See launcher::parse_upstream.
+  std::optional<std::string> upstream;
   std::string net = "restricted";         // restricted | full | none
   std::vector<std::string> allow_hosts;   // added to default_allow_hosts() when restricted
   std::optional<std::string> id;          // for tests and scripts: a chosen id
@@ -102,6 +111,9 @@ struct SessionStatus {
   std::string created;
   long long age_seconds = 0;
   std::optional<long long> pid;
+  // The model gateway's meter (usage.json) and budget (gateway.json).
+  long long input_tokens = 0, output_tokens = 0;
+  std::optional<long long> max_tokens;
 };
 // Every session, observed concurrently, each within `per_vm_timeout`.
 // Without `ask_guest` only QEMU is asked (its monitor answers from its own
@@ -138,6 +150,7 @@ AttachTarget attach_target(const SessionStore& store, const std::string& id_or_p
 struct LogTarget {
   std::string id;
   std::filesystem::path console_log;
+  std::filesystem::path gateway_log, egress_log;  // the network audit (host-only folder)
   std::optional<long long> pid;       // to follow until it exits
   unsigned long long start_time = 0;
   std::string vm_name;
