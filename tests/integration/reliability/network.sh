@@ -56,8 +56,18 @@ code=$(agent-exec -i "$R" -- sh -c 'cat >/tmp/ca.pem; curl -sS -m 60 --cacert /t
          </etc/ssl/certs/ca-certificates.crt 2>"$TEST_TMP/allowed.err" || true)
 [ "$code" = 200 ] || { cat "$TEST_TMP/allowed.err" >&2; fail "allowed host: HTTP '$code', expected 200"; }
 log "ok: https://registry.npmjs.org/ answered 200 through the proxy"
-expect_match "the egress log records it" "allowed CONNECT registry.npmjs.org:443" \
-  "$(cat "$AGENT_VM_SESSIONS/$R/run/egress.log")"
+# verdict_of <id> <host:port>: the egress audit's verdict (and reason) for
+# it. The line is written when the connection ends, which can be a moment
+# after curl returned: wait for it, at most 30 s.
+verdict_of() {
+  local v deadline=$((SECONDS + 30))
+  until v=$(agent-logs --net --json "$1" | jq -r --arg t "$2" 'select(.source=="egress" and .target==$t) | "\(.verdict): \(.reason)"' | head -1)
+        [ -n "$v" ] || [ $SECONDS -ge $deadline ]; do sleep 0.1; done
+  echo "$v"
+}
+expect_match "the egress log records it" "^allowed: on the allowlist" "$(verdict_of "$R" registry.npmjs.org:443)"
+expect_match "... with the address connected to and the bytes" '^[0-9a-f.:\[\]]+:443 [1-9][0-9]* [1-9][0-9]*$' \
+  "$(agent-logs --net --json "$R" | jq -r 'select(.source=="egress" and .target=="registry.npmjs.org:443") | "\(.address) \(.bytes_up) \(.bytes_down)"' | head -1)"
 
 log "restricted: the host's loopback service is out of reach"
 out=$(gexec "$R" -- curl -sS -m 10 --noproxy '*' "http://10.0.2.2:$WEB/token")
@@ -70,8 +80,8 @@ for target in "10.0.2.2:$WEB" "127.0.0.1:$WEB" "localhost:$WEB"; do
   expect_eq "CONNECT $target refused" 403 \
     "$(gexec "$R" -- curl -sS -m 10 --noproxy '' --proxy http://10.0.2.100:3128 -p -o /dev/null -w '%{http_connect}' "http://$target/token")"
 done
-expect_match "allowlisted loopback names are refused for what they resolve to" \
-  "denied CONNECT localhost:$WEB \(resolves only to local addresses\)" "$(cat "$AGENT_VM_SESSIONS/$R/run/egress.log")"
+expect_eq "allowlisted loopback names are refused for what they resolve to" \
+  "denied: resolves only to local addresses" "$(verdict_of "$R" "localhost:$WEB")"
 expect_eq "a host not on the list" 403 \
   "$(gexec "$R" -- curl -sS -m 10 -p -o /dev/null -w '%{http_connect}' https://deb.debian.org/)"
 expect_eq "plain HTTP is not proxied" 405 "$(http_code "$R" "http://registry.npmjs.org/")"
