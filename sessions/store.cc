@@ -325,7 +325,7 @@ NewSession SessionStore::create(std::optional<std::string> wanted) const {
     fs::path tmp = tmpl;
     NewSession ns(root_, id, tmp, std::move(*l));
     if (::chmod(tmp.c_str(), 0700) != 0) throw_errno("cannot chmod " + tmp.string());
-    SessionPaths p(tmp);
+    SessionPaths p = ns.paths();
     make_private_dir(p.opencode());
     make_private_dir(p.ssh());
     make_private_dir(p.run());
