@@ -47,7 +47,7 @@ TEST_CASE("collect_env takes the names asked for and never the API key", "[env]"
   CHECK(collect_env({}).vars.empty());
 }
 
-TEST_CASE("--env refuses the API key and the base URL, which stay on the host", "[env]") {
+TEST_CASE("collect_env refuses the API key and the base URL, which stay on the host", "[env]") {
   ScopedEnv key("ANTHROPIC_API_KEY", "sk-secret");
   try {
     collect_env({"ANTHROPIC_API_KEY"});
