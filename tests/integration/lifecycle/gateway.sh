@@ -95,7 +95,7 @@ for net in restricted full; do
   found=$(agent-exec "$id" --root -i -- bash -c '
     read -r s
     exec 3< <(printf %s "$s")
-    grep -rlsF -f /dev/fd/3 /session /run /etc /home /root /tmp /var /proc/cmdline 2>/dev/null
+    grep -rlsF -D skip -f /dev/fd/3 /session /run /etc /home /root /tmp /var /proc/cmdline 2>/dev/null
     exec 3< <(printf %s "$s")
     for d in /proc/[0-9]*; do
       [ "${d#/proc/}" = $$ ] && continue
