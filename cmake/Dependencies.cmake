@@ -34,6 +34,11 @@ if(NOT CLI11_FOUND)
   agent_vm_missing("CLI11" "libcli11-dev")
 endif()
 
+find_package(OpenSSL 3 QUIET)
+if(NOT OPENSSL_FOUND)
+  agent_vm_missing("OpenSSL 3 (TLS to the model API)" "libssl-dev")
+endif()
+
 find_package(Threads REQUIRED)
 
 if(AGENT_VM_BUILD_TESTS)

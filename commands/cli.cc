@@ -51,8 +51,11 @@ constexpr const char* kDescription =
 
 constexpr const char* kFooter =
     "ENVIRONMENT\n"
-    "  ANTHROPIC_API_KEY   API key handed to the agent (written to the session's\n"
-    "                      env file, mode 0600; never put on a command line)\n"
+    "  ANTHROPIC_API_KEY   API key for the model: stays on the host (the session's\n"
+    "                      host-only folder, mode 0600); the model gateway adds it\n"
+    "                      to the agent's requests. Never in the guest\n"
+    "  ANTHROPIC_BASE_URL  the model API the gateway forwards to (default\n"
+    "                      https://api.anthropic.com)\n"
     "  AGENT_VM_SESSIONS   sessions folder (default ~/.agent-vm/sessions)\n"
     "  AGENT_VM_IMAGES     guest images folder (default ~/.agent-vm/images)\n"
     "  AGENT_VM_ACCEL      default accelerator: auto, kvm or tcg\n"

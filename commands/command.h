@@ -47,5 +47,6 @@ std::unique_ptr<Command> make_qmp();
 std::unique_ptr<Command> make_qga();
 std::unique_ptr<Command> make_egress();
 std::unique_ptr<Command> make_diff(), make_export(), make_push();
+std::unique_ptr<Command> make_gateway();
 
 }  // namespace avm::cmd

@@ -9,6 +9,7 @@
 #include "commands/command.h"
 #include "launcher/egress.h"
 #include "util/fd.h"
+#include "util/file.h"
 
 namespace avm::cmd {
 
@@ -23,25 +24,32 @@ class Egress final : public Command {
     app.description(
         "Serves one guest connection of restricted networking on stdin/stdout: reads\n"
         "an HTTP CONNECT request and tunnels it if the host is allowed. QEMU runs this\n"
-        "for each connection the guest opens to 10.0.2.100:3128.");
-    app.add_option("--allow", policy_.allow, "An allowed HOST, HOST:PORT or *.DOMAIN (repeatable)");
-    app.add_option("--log", log_, "Append one line per connection to FILE (default: no log)")->type_name("FILE");
+        "for each connection the guest opens to 10.0.2.100:3128. DIR is the session's\n"
+        "host-only folder: the allowlist and deadlines are read from its egress.json\n"
+        "for each connection, and one JSON line per connection goes to its egress.log.");
+    app.add_option("--dir", dir_, "The session's host-only folder")->required()->type_name("DIR");
   }
 
   int run() override {
+    std::filesystem::path dir = dir_;
     // QEMU hands the guest's connection over as stdin, stdout *and* stderr:
     // a log line on stderr would land in the guest's tunnel, ahead of the
     // reply, and break every TLS handshake. The log goes to its own file.
-    Fd log(::open(log_.empty() ? "/dev/null" : log_.c_str(),
-                  O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+    Fd log(::open((dir / launcher::kEgressLogFile).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+                  0600));
     if (!log) log = Fd(::open("/dev/null", O_WRONLY | O_CLOEXEC));
     if (!log || ::dup2(log.get(), STDERR_FILENO) < 0) ::close(STDERR_FILENO);
-    return launcher::serve_egress(STDIN_FILENO, STDOUT_FILENO, policy_, std::cerr);
+    // A missing or broken egress.json allows nothing.
+    launcher::EgressConfig config;
+    try {
+      config = launcher::parse_egress_config(read_file(dir / launcher::kEgressConfigFile));
+    } catch (const std::exception&) {
+    }
+    return launcher::serve_egress(STDIN_FILENO, STDOUT_FILENO, config.policy, std::cerr, config.deadlines);
   }
 
  private:
-  launcher::EgressPolicy policy_;
-  std::string log_;
+  std::string dir_;
 };
 
 }  // namespace

@@ -47,6 +47,9 @@ boost::json::object to_json(const sessions::SessionStatus& s, const std::vector<
   boost::json::array t;
   for (const auto& x : traps) t.push_back(boost::json::value(x));
   o["repo_traps"] = t;
+  o["input_tokens"] = s.input_tokens;
+  o["output_tokens"] = s.output_tokens;
+  o["max_tokens"] = s.max_tokens ? boost::json::value(*s.max_tokens) : boost::json::value(nullptr);
   return o;
 }
 
@@ -62,6 +65,8 @@ class List final : public Command {
         "crashed when it does not; unresponsive when its monitor does not answer;\n"
         "failed when spawn or resume could not boot it; corrupt when meta.json cannot\n"
         "be read. GUEST is the guest agent (QGA), AGENT the agent's tmux session.\n"
+        "TOKENS is what the model gateway counted so far (input+output), with the\n"
+        "budget after a '/' when there is one.\n"
         "VMs are asked concurrently, each within --timeout, so one hung VM cannot\n"
         "stall the list. A session whose repo holds git config or hooks that would\n"
         "run a program (see agent-stop) gets a line saying so, and repo_traps in JSON.");
@@ -73,7 +78,7 @@ class List final : public Command {
                  "VMs under TCG, where each guest must be scheduled to answer");
     app.footer(
         "COLUMNS\n"
-        "  ID  STATUS  GUEST  AGENT  SSH (port on 127.0.0.1)  REPO@REF  AGE\n"
+        "  ID  STATUS  GUEST  AGENT  SSH (port on 127.0.0.1)  TOKENS  REPO@REF  AGE\n"
         "\n"
         "EXAMPLES\n"
         "  agent-list\n"
@@ -100,10 +105,12 @@ class List final : public Command {
     std::vector<std::vector<std::string>> rows;
     for (const auto& s : all) {
       std::string repo = s.repo.empty() ? "-" : s.repo + (s.ref.empty() ? "" : "@" + s.ref);
-      rows.push_back({s.id, s.status, s.guest, s.agent, s.ssh_port ? std::to_string(s.ssh_port) : "-", repo,
+      std::string tokens = std::to_string(s.input_tokens + s.output_tokens);
+      if (s.max_tokens) tokens += "/" + std::to_string(*s.max_tokens);
+      rows.push_back({s.id, s.status, s.guest, s.agent, s.ssh_port ? std::to_string(s.ssh_port) : "-", tokens, repo,
                       human_duration(std::chrono::seconds(s.age_seconds))});
     }
-    print_table(std::cout, {"ID", "STATUS", "GUEST", "AGENT", "SSH", "REPO@REF", "AGE"}, rows, {4, 6});
+    print_table(std::cout, {"ID", "STATUS", "GUEST", "AGENT", "SSH", "TOKENS", "REPO@REF", "AGE"}, rows, {4, 5, 7});
     for (const auto& s : all)
       if (!s.detail.empty() && sessions::detail_is_news(s.state))
         std::cout << "  " << s.id << ": " << s.detail << "\n";

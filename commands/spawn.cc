@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 
@@ -61,8 +62,16 @@ class Spawn final : public Command {
         "Clones REPO into a new session folder on the host, boots a QEMU microVM that\n"
         "mounts the folder over 9p, and starts the agent (opencode) in a tmux session\n"
         "inside it. Prints the session id, its SSH port and how to attach. Progress goes\n"
-        "to stderr. ANTHROPIC_API_KEY is copied into the session's env file (mode 0600);\n"
-        "it never appears on a command line.");
+        "to stderr.\n"
+        "\n"
+        "The agent reaches the model through the host's model gateway at\n"
+        "http://10.0.2.100/v1: ANTHROPIC_API_KEY stays on the host (the session's\n"
+        "host-only folder, mode 0600), never in the guest nor on a command line; the\n"
+        "gateway adds it to each request, counts tokens and enforces --max-tokens.\n"
+        "ANTHROPIC_BASE_URL, when set, is the model API the gateway forwards to\n"
+        "(default https://api.anthropic.com; with or without a trailing /v1; https://,\n"
+        "or http:// only on loopback). With --net none there is no network device and\n"
+        "no gateway: the agent cannot reach the model.");
     app.add_option("--repo", req_.repo, "Git repository: https://, git://, ssh://, user@host:path, file:// or a local path")
         ->required()
         ->type_name("URL");
@@ -80,12 +89,15 @@ class Spawn final : public Command {
         ->type_name("NAME")
         ->allow_extra_args(false);
     app.add_option("--net", req_.net, "restricted (default): only allowed hosts, through the egress proxy;\n"
-                                      "full: QEMU user networking; none: no network")
+                                      "full: QEMU user networking; none: no network (nor model)")
         ->type_name("MODE")
         ->check(CLI::IsMember({"restricted", "full", "none"}));
     app.add_option("--allow-host", req_.allow_hosts, "With --net restricted: also allow HOST[:PORT] or *.DOMAIN (repeatable)")
         ->type_name("HOST")
         ->allow_extra_args(false);
+    app.add_option("--max-tokens", max_tokens_, "Token budget (input+output) for the model; past it requests are refused")
+        ->type_name("N")
+        ->check(CLI::PositiveNumber);
     app.add_flag("--no-wait", flags_.no_wait, "Return once QEMU runs; do not wait for the guest and the agent");
     app.add_option("--timeout", flags_.timeout_s, "Seconds to wait for the VM to be ready (default: 300)")->type_name("SECONDS");
     app.add_flag("--json", json_, "Print the result as JSON");
@@ -107,6 +119,8 @@ class Spawn final : public Command {
   int run() override {
     if (!agent_cmd_.empty()) req_.agent_cmd = agent_cmd_;
     req_.start = flags_.to_options();
+    if (max_tokens_) req_.start.max_tokens = *max_tokens_;
+    if (const char* url = std::getenv("ANTHROPIC_BASE_URL"); url && *url) req_.upstream = url;
     Progress progress(quiet_ || json_);
     auto store = open_store();
     InterruptScope interrupts;
@@ -126,6 +140,7 @@ class Spawn final : public Command {
   sessions::SpawnRequest req_;
   StartFlags flags_;
   std::string agent_cmd_;
+  std::optional<long long> max_tokens_;
   bool json_ = false, quiet_ = false;
 };
 

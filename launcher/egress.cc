@@ -4,34 +4,33 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/json.hpp>
 #include <cctype>
 #include <memory>
 #include <ostream>
 
+#include "launcher/gateway.h"
 #include "util/error.h"
 #include "util/strings.h"
 
 namespace avm::launcher {
 
 namespace asio = boost::asio;
+namespace beast = boost::beast;
 namespace http = boost::beast::http;
+namespace json = boost::json;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
-
-const std::vector<std::string>& default_allowed_hosts() {
-  static const std::vector<std::string> hosts = {"api.anthropic.com"};
-  return hosts;
-}
 
 namespace {
 
@@ -142,21 +141,69 @@ bool egress_address_forbidden(std::string_view ip) {
   return v6.is_link_local() || v6.is_site_local();
 }
 
+std::string render_egress_config(const EgressConfig& c) {
+  json::array allow;
+  for (const auto& a : c.policy.allow) allow.emplace_back(a);
+  json::object o{{"allow", std::move(allow)},
+                 {"request_timeout_ms", c.deadlines.request.count()},
+                 {"connect_timeout_ms", c.deadlines.connect.count()},
+                 {"idle_timeout_ms", c.deadlines.idle.count()}};
+  return json::serialize(o) + "\n";
+}
+
+EgressConfig parse_egress_config(std::string_view text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object())
+    throw Error("egress.json is not a JSON object", "resume the session to rewrite it");
+  const auto& o = v.as_object();
+  EgressConfig c;
+  if (auto a = o.if_contains("allow"); a && a->is_array())
+    for (const auto& e : a->as_array())
+      if (e.is_string()) c.policy.allow.emplace_back(e.get_string());
+  auto ms = [&](std::string_view key, std::chrono::milliseconds& out) {
+    if (auto x = o.if_contains(key); x && x->is_int64() && x->get_int64() > 0)
+      out = std::chrono::milliseconds(x->get_int64());
+  };
+  ms("request_timeout_ms", c.deadlines.request);
+  ms("connect_timeout_ms", c.deadlines.connect);
+  ms("idle_timeout_ms", c.deadlines.idle);
+  return c;
+}
+
+std::string render_egress_log_line(const EgressRecord& r) {
+  json::object o{{"time", r.time},
+                 {"target", r.target},
+                 {"address", r.address},
+                 {"verdict", r.verdict},
+                 {"reason", r.reason},
+                 {"bytes_up", r.bytes_up},
+                 {"bytes_down", r.bytes_down},
+                 {"duration_ms", r.duration_ms}};
+  return json::serialize(o) + "\n";
+}
+
 namespace {
 
 // Relays bytes both ways between the guest (in/out fds) and the upstream
-// socket until both directions have ended.
+// until both directions have ended, or nothing moved for `idle`.
 class Relay : public std::enable_shared_from_this<Relay> {
  public:
-  Relay(asio::posix::stream_descriptor in, asio::posix::stream_descriptor out, tcp::socket up)
-      : in_(std::move(in)), out_(std::move(out)), up_(std::move(up)) {}
+  Relay(asio::posix::stream_descriptor in, asio::posix::stream_descriptor out, beast::tcp_stream up,
+        std::chrono::milliseconds idle, EgressRecord& rec)
+      : in_(std::move(in)), out_(std::move(out)), up_(std::move(up)), idle_(idle), timer_(in_.get_executor()),
+        rec_(rec) {}
 
   void start(std::string initial_to_upstream) {
     auto self = shared_from_this();
+    up_.expires_never();
+    touch();
+    watch();
     if (!initial_to_upstream.empty()) {
       pending_ = std::move(initial_to_upstream);
-      asio::async_write(up_, asio::buffer(pending_), [self](auto ec, std::size_t) {
-        if (ec) return self->close_all();
+      asio::async_write(up_, asio::buffer(pending_), [self](auto ec, std::size_t n) {
+        if (ec) return self->close_all("the upstream closed");
+        self->rec_.bytes_up += n;
         self->guest_to_up();
       });
     } else {
@@ -166,16 +213,29 @@ class Relay : public std::enable_shared_from_this<Relay> {
   }
 
  private:
+  void touch() { timer_.expires_after(idle_); }
+  // The idle deadline: re-armed by every transfer (which cancels the wait).
+  void watch() {
+    auto self = shared_from_this();
+    timer_.async_wait([self](auto) {
+      if (self->closed_) return;
+      if (self->timer_.expiry() <= asio::steady_timer::clock_type::now())
+        return self->close_all("idle for " + std::to_string(self->idle_.count() / 1000) + " s");
+      self->watch();
+    });
+  }
   void guest_to_up() {
     auto self = shared_from_this();
     in_.async_read_some(asio::buffer(a_), [self](auto ec, std::size_t n) {
       if (ec) {
         boost::system::error_code ignore;
-        self->up_.shutdown(tcp::socket::shutdown_send, ignore);
-        return;
+        self->up_.socket().shutdown(tcp::socket::shutdown_send, ignore);
+        return self->direction_done();
       }
-      asio::async_write(self->up_, asio::buffer(self->a_, n), [self](auto ec2, std::size_t) {
-        if (ec2) return self->close_all();
+      self->touch();
+      asio::async_write(self->up_, asio::buffer(self->a_, n), [self](auto ec2, std::size_t m) {
+        if (ec2) return self->close_all("the upstream closed");
+        self->rec_.bytes_up += m;
         self->guest_to_up();
       });
     });
@@ -188,24 +248,38 @@ class Relay : public std::enable_shared_from_this<Relay> {
         // the guest sees the end; a pipe is simply closed.
         boost::system::error_code ignore;
         if (::shutdown(self->out_.native_handle(), SHUT_WR) != 0) self->out_.close(ignore);
-        return;
+        return self->direction_done();
       }
-      asio::async_write(self->out_, asio::buffer(self->b_, n), [self](auto ec2, std::size_t) {
-        if (ec2) return self->close_all();
+      self->touch();
+      asio::async_write(self->out_, asio::buffer(self->b_, n), [self](auto ec2, std::size_t m) {
+        if (ec2) return self->close_all("the guest closed");
+        self->rec_.bytes_down += m;
         self->up_to_guest();
       });
     });
   }
-  void close_all() {
+  void direction_done() {
+    if (++done_ == 2) close_all("");
+  }
+  void close_all(const std::string& why) {
+    if (closed_) return;
+    closed_ = true;
+    if (!why.empty()) rec_.reason += "; ended: " + why;
     boost::system::error_code ignore;
+    timer_.cancel();
     in_.close(ignore);
     out_.close(ignore);
-    up_.close(ignore);
+    up_.close();
   }
 
   asio::posix::stream_descriptor in_, out_;
-  tcp::socket up_;
+  beast::tcp_stream up_;
+  std::chrono::milliseconds idle_;
+  asio::steady_timer timer_;
+  EgressRecord& rec_;
   std::string pending_;
+  int done_ = 0;
+  bool closed_ = false;
   std::array<char, 65536> a_{}, b_{};
 };
 
@@ -225,10 +299,23 @@ void reply(int fd, int status, const std::string& reason, const std::string& bod
 
 }  // namespace
 
-int serve_egress(int in_fd, int out_fd, const EgressPolicy& policy, std::ostream& log) {
+int serve_egress(int in_fd, int out_fd, const EgressPolicy& policy, std::ostream& log,
+                 const EgressDeadlines& deadlines) {
+  using clock = std::chrono::steady_clock;
+  auto began = clock::now();
+  EgressRecord rec;
+  rec.time = utc_now_ms();
+  // The one audit line of this connection, written however it ends.
+  auto finish = [&](const char* verdict, std::string reason) {
+    rec.verdict = verdict;
+    rec.reason = std::move(reason);
+    rec.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - began).count();
+    log << render_egress_log_line(rec) << std::flush;
+  };
+
   asio::io_context ioc;
   asio::posix::stream_descriptor in(ioc, ::dup(in_fd));
-  boost::beast::flat_buffer buf;
+  beast::flat_buffer buf;
   http::request_parser<http::empty_body> parser;
   parser.header_limit(16 * 1024);
   // A CONNECT request has no body; stop after the header.
@@ -236,93 +323,124 @@ int serve_egress(int in_fd, int out_fd, const EgressPolicy& policy, std::ostream
 
   // Read the request header under a deadline.
   boost::system::error_code read_ec = asio::error::timed_out;
-  bool read_done = false;
-  asio::steady_timer timer(ioc, 30s);
+  asio::steady_timer timer(ioc, deadlines.request);
   http::async_read_header(in, buf, parser, [&](auto ec, std::size_t) {
     read_ec = ec;
-    read_done = true;
     timer.cancel();
   });
+  bool read_expired = false;
   timer.async_wait([&](auto ec) {
-    if (!ec && !read_done) in.cancel();
+    if (ec) return;
+    read_expired = true;
+    in.cancel();
   });
   ioc.run();
   ioc.restart();
   if (read_ec) {
-    log << "egress: no valid request from the guest (" << read_ec.message() << ")\n";
-    if (read_ec != asio::error::eof) reply(out_fd, 400, "Bad Request", "agent-vm egress: expected an HTTP CONNECT request\n");
+    if (read_ec == asio::error::eof || read_ec == http::error::end_of_stream) {
+      finish("failed", "the guest closed without a request");
+    } else {
+      finish("failed", read_expired ? "no request within the deadline"
+                                    : "not an HTTP CONNECT request (" + read_ec.message() + ")");
+      reply(out_fd, 400, "Bad Request", "agent-vm egress: expected an HTTP CONNECT request\n");
+    }
     return 1;
   }
   auto& req = parser.get();
+  rec.target = std::string(req.target());
   if (req.method() != http::verb::connect) {
-    log << "egress: refused " << req.method_string() << " " << req.target()
-        << " (only CONNECT is proxied)\n";
+    finish("denied", "only CONNECT is proxied, not " + std::string(req.method_string()));
     reply(out_fd, 405, "Method Not Allowed",
           "agent-vm egress only tunnels HTTPS (CONNECT); use https:// URLs\n");
     return 1;
   }
   std::string host;
   std::uint16_t port;
-  std::string target(req.target());
+  const std::string& target = rec.target;
   if (!split_host_port(target, host, port)) {
-    log << "egress: refused CONNECT " << target << " (not host:port)\n";
+    finish("failed", "the CONNECT target is not host:port");
     reply(out_fd, 400, "Bad Request", "CONNECT target must be host:port\n");
     return 1;
   }
   if (!egress_allowed(policy, host, port)) {
     std::string allowed;
     for (const auto& a : policy.allow) allowed += (allowed.empty() ? "" : ", ") + a;
-    log << "egress: denied CONNECT " << target << " (allowed: " << allowed << ")\n";
+    finish("denied", "not on the allowlist (" + allowed + ")");
     reply(out_fd, 403, "Forbidden",
           "agent-vm: " + target + " is not allowed for this session (allowed: " + allowed +
               "); respawn with --allow-host " + host + " or --net full\n");
     return 1;
   }
 
-  // Resolve and connect, skipping forbidden addresses, under a deadline.
+  // Resolve (asynchronously, under the connect deadline), skip forbidden
+  // addresses, connect under the same deadline.
   tcp::resolver resolver(ioc);
   boost::system::error_code ec;
-  auto results = resolver.resolve(host, std::to_string(port), ec);
+  tcp::resolver::results_type results;
+  bool resolve_expired = false;
+  asio::steady_timer rtimer(ioc, deadlines.connect);
+  resolver.async_resolve(host, std::to_string(port), [&](auto e, tcp::resolver::results_type r) {
+    ec = e;
+    results = std::move(r);
+    rtimer.cancel();
+  });
+  rtimer.async_wait([&](auto e) {
+    if (e) return;
+    resolve_expired = true;
+    resolver.cancel();
+  });
+  ioc.run();
+  ioc.restart();
   if (ec) {
-    log << "egress: cannot resolve " << host << " (" << ec.message() << ")\n";
-    reply(out_fd, 502, "Bad Gateway", "agent-vm egress: cannot resolve " + host + "\n");
+    std::string why = resolve_expired ? "resolving took over the deadline" : "cannot resolve (" + ec.message() + ")";
+    finish("failed", why);
+    reply(out_fd, resolve_expired ? 504 : 502, resolve_expired ? "Gateway Timeout" : "Bad Gateway",
+          "agent-vm egress: " + host + ": " + why + "\n");
     return 1;
   }
   std::vector<tcp::endpoint> eps;
   for (const auto& r : results)
     if (!egress_address_forbidden(r.endpoint().address().to_string())) eps.push_back(r.endpoint());
   if (eps.empty()) {
-    log << "egress: denied CONNECT " << target << " (resolves only to local addresses)\n";
+    finish("denied", "resolves only to local addresses");
     reply(out_fd, 403, "Forbidden", "agent-vm: " + host + " resolves to a local address\n");
     return 1;
   }
-  tcp::socket up(ioc);
-  boost::system::error_code conn_ec = asio::error::timed_out;
-  asio::steady_timer ctimer(ioc, 15s);
-  asio::async_connect(up, eps, [&](auto e, const tcp::endpoint&) {
+  beast::tcp_stream up(ioc);
+  up.expires_after(deadlines.connect);
+  boost::system::error_code conn_ec;
+  tcp::endpoint connected;
+  up.async_connect(eps, [&](auto e, const tcp::endpoint& ep) {
     conn_ec = e;
-    ctimer.cancel();
-  });
-  ctimer.async_wait([&](auto e) {
-    if (!e) up.cancel();
+    connected = ep;
   });
   ioc.run();
   ioc.restart();
   if (conn_ec) {
-    log << "egress: cannot connect to " << target << " (" << conn_ec.message() << ")\n";
-    reply(out_fd, 502, "Bad Gateway", "agent-vm egress: cannot connect to " + target + "\n");
+    bool expired = conn_ec == beast::error::timeout;
+    std::string why = expired ? "connecting took over the deadline" : "cannot connect (" + conn_ec.message() + ")";
+    finish("failed", why);
+    reply(out_fd, expired ? 504 : 502, expired ? "Gateway Timeout" : "Bad Gateway",
+          "agent-vm egress: " + target + ": " + why + "\n");
     return 1;
   }
-  log << "egress: allowed CONNECT " << target << "\n" << std::flush;
+  rec.address = connected.address().to_string();
+  if (connected.address().is_v6()) rec.address = "[" + rec.address + "]";
+  rec.address += ":" + std::to_string(connected.port());
+  rec.reason = "on the allowlist";
   static const std::string ok = "HTTP/1.1 200 Connection established\r\n\r\n";
   asio::posix::stream_descriptor out(ioc, ::dup(out_fd));
   boost::system::error_code wec;
   asio::write(out, asio::buffer(ok), wec);
-  if (wec) return 1;
+  if (wec) {
+    finish("allowed", "on the allowlist; the guest closed before the tunnel opened");
+    return 1;
+  }
   // Bytes the guest sent after the header (a TLS ClientHello) are already buffered.
   std::string early(static_cast<const char*>(buf.data().data()), buf.size());
-  std::make_shared<Relay>(std::move(in), std::move(out), std::move(up))->start(std::move(early));
+  std::make_shared<Relay>(std::move(in), std::move(out), std::move(up), deadlines.idle, rec)->start(std::move(early));
   ioc.run();
+  finish("allowed", rec.reason);
   return 0;
 }
 

@@ -61,6 +61,15 @@ std::string qemu_escape(const std::string& s) {
 
 std::string path_opt(const std::filesystem::path& p) { return qemu_escape(p.string()); }
 
+std::string join_cmd(const std::vector<std::string>& parts) {
+  std::string cmd;
+  for (const auto& part : parts) {
+    if (!cmd.empty()) cmd += ' ';
+    cmd += part;
+  }
+  return cmd;
+}
+
 }  // namespace
 
 std::string kernel_cmdline(const VmSpec& spec) {
@@ -124,13 +133,11 @@ std::vector<std::string> qemu_argv(const VmSpec& s) {
     if (s.net == NetMode::Restricted) {
       // restrict=on cuts the guest off from the host and the outside; the one
       // way out is the egress proxy, reached at 10.0.2.100:3128.
-      std::string cmd;
-      for (const auto& part : s.egress_cmd) {
-        if (!cmd.empty()) cmd += ' ';
-        cmd += part;
-      }
-      netdev += ",restrict=on,guestfwd=tcp:10.0.2.100:3128-cmd:" + qemu_escape(cmd);
+      netdev += ",restrict=on,guestfwd=tcp:10.0.2.100:3128-cmd:" + qemu_escape(join_cmd(s.egress_cmd));
     }
+    // The model gateway: the guest's agent reaches the model at 10.0.2.100:80.
+    if (!s.gateway_cmd.empty())
+      netdev += ",guestfwd=tcp:10.0.2.100:80-cmd:" + qemu_escape(join_cmd(s.gateway_cmd));
     add({"-netdev", netdev, "-device", "virtio-net-device,netdev=net0"});
   }
   add({"-device", "virtio-rng-device"});

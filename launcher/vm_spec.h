@@ -56,6 +56,9 @@ struct VmSpec {
   // Restricted mode: the guest reaches 10.0.2.100:3128, which QEMU connects
   // to this host command's stdio (the egress proxy).
   std::vector<std::string> egress_cmd;
+  // Restricted and full modes: the guest reaches 10.0.2.100:80, which QEMU
+  // connects to this host command's stdio (the model gateway). Empty: none.
+  std::vector<std::string> gateway_cmd;
 
   std::filesystem::path qmp_socket, qga_socket, console_log, pid_file;
   // A second QMP monitor for observers (agent-list), so they never queue
@@ -63,8 +66,8 @@ struct VmSpec {
   std::filesystem::path observe_socket;
 
   bool sandbox = true;     // -sandbox on, no spawning, no privilege changes
-  // Restricted networking needs QEMU to start the egress helper per
-  // connection, so spawning stays allowed there.
+  // The gateway and the egress proxy are started by QEMU per connection, so
+  // spawning stays allowed whenever there is a network.
   bool sandbox_allow_spawn = false;
   std::vector<std::string> extra_args;
 };

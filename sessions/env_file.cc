@@ -17,7 +17,7 @@ bool is_valid_env_name(std::string_view n) {
 }
 
 EnvSelection collect_env(const std::vector<std::string>& names) {
-  std::vector<std::string> wanted(std::begin(kDefaultEnvNames), std::end(kDefaultEnvNames));
+  std::vector<std::string> wanted;
   for (const auto& n : names) {
     auto eq = n.find('=');
     if (eq != std::string::npos)
@@ -27,6 +27,13 @@ EnvSelection collect_env(const std::vector<std::string>& names) {
     if (!is_valid_env_name(n))
       throw Error("'" + n + "' is not an environment variable name",
                   "use letters, digits and '_', not starting with a digit");
+    if (n == "ANTHROPIC_API_KEY")
+      throw Error("--env ANTHROPIC_API_KEY would copy the API key into the guest",
+                  "drop it: the key stays in the session's host-only folder and the model gateway adds it to "
+                  "the agent's requests");
+    if (n == "ANTHROPIC_BASE_URL")
+      throw Error("--env ANTHROPIC_BASE_URL would bypass the model gateway",
+                  "drop it: ANTHROPIC_BASE_URL in your environment already names the gateway's upstream");
     wanted.push_back(n);
   }
   EnvSelection sel;

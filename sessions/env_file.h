@@ -1,7 +1,8 @@
 // The session's env file: KEY=VALUE lines the guest exports to the agent
-// (ANTHROPIC_API_KEY and any --env NAME). Values come from this process's
-// environment and go straight into a 0600 file: a secret never appears in
-// any argv.
+// (the gateway's URL, a placeholder key, proxy settings and any --env NAME).
+// Values come from this process's environment and go straight into a 0600
+// file: a secret never appears in any argv. The guest reads the file: the
+// real API key is never in it (it stays in the host-only folder).
 #pragma once
 
 #include <filesystem>
@@ -14,8 +15,9 @@ namespace avm::sessions {
 
 using EnvVars = std::vector<std::pair<std::string, std::string>>;
 
-// Always passed on when set.
-inline constexpr std::string_view kDefaultEnvNames[] = {"ANTHROPIC_API_KEY"};
+// Names --env refuses: the key would land in the guest, and the base URL is
+// the gateway's.
+inline constexpr std::string_view kHostOnlyEnvNames[] = {"ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"};
 
 // [A-Za-z_][A-Za-z0-9_]*
 bool is_valid_env_name(std::string_view name);
@@ -25,9 +27,9 @@ struct EnvSelection {
   std::vector<std::string> missing;  // asked for but not set
 };
 
-// Looks up kDefaultEnvNames and then `names` in the environment. Throws
-// avm::Error for an invalid name, and for "NAME=VALUE" (a value on the
-// command line would be visible in /proc/*/cmdline).
+// Looks up `names` in the environment. Throws avm::Error for an invalid
+// name, for "NAME=VALUE" (a value on the command line would be visible in
+// /proc/*/cmdline), and for kHostOnlyEnvNames.
 EnvSelection collect_env(const std::vector<std::string>& names);
 
 // "KEY=VALUE\n" lines. Throws for a value holding a newline or NUL, which

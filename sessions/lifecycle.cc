@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <future>
 #include <thread>
 
 #include "launcher/accel.h"
 #include "launcher/egress.h"
+#include "launcher/gateway.h"
 #include "launcher/host.h"
 #include "launcher/image.h"
 #include "launcher/ports.h"
@@ -36,8 +38,9 @@ namespace L = avm::launcher;
 using namespace std::chrono;
 
 const std::vector<std::string>& default_allow_hosts() {
-  // What opencode needs to work: the model list and the model provider's API.
-  static const std::vector<std::string> hosts = {"api.anthropic.com", "models.opencode.ai"};
+  // What opencode needs to work: the model list. The model's API is reached
+  // by the host's model gateway, not through the egress proxy.
+  static const std::vector<std::string> hosts = {"models.opencode.ai"};
   return hosts;
 }
 
@@ -65,6 +68,21 @@ StopHow stop_how(L::StopMethod m) {
   return StopHow::Crash;
 }
 
+// Before a boot: the host-only folder exists, gateway.json carries the
+// budget asked for and egress.json the allowlist.
+void prepare_gateway(const SessionPaths& p, const Meta& meta, const StartOptions& opts) {
+  make_private_dir(p.host);
+  L::GatewayFiles gf(p.host);
+  L::GatewayConfig c;
+  if (fs::exists(gf.config())) c = L::load_gateway_config(gf);
+  c.session = meta.id;
+  if (opts.max_tokens) c.max_tokens = *opts.max_tokens;
+  L::save_gateway_config(gf, c);
+  L::EgressConfig ec;
+  ec.policy.allow = meta.allow_hosts;
+  write_file_atomic(p.host / L::kEgressConfigFile, L::render_egress_config(ec), 0600);
+}
+
 // The session folder is the guest's share: root in the guest reaches run/
 // and ssh/ too, and under security_model=none its symlinks are real on the
 // host. Before a start, nothing the host or QEMU writes there by name may
@@ -83,8 +101,7 @@ void reclaim_host_paths(const SessionPaths& p) {
                 "with agent-rm");
   if (auto t = type_of(p.run()); t && *t != S_IFDIR) remove_tree(p.run());
   make_private_dir(p.run());
-  for (const fs::path& f : {p.qemu_pid(), p.qemu_log(), p.console_log(), p.previous_console_log(),
-                            p.egress_log()})
+  for (const fs::path& f : {p.qemu_pid(), p.qemu_log(), p.console_log(), p.previous_console_log()})
     if (auto t = type_of(f); t && *t != S_IFREG) remove_tree(f);
 }
 
@@ -128,6 +145,7 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
   if (fs::exists(p.console_log(), ec)) fs::rename(p.console_log(), p.previous_console_log(), ec);
 
   driver.prepare_share(p.dir);
+  prepare_gateway(p, meta, opts);
 
   int attempts = opts.port ? 1 : 3;
   for (int attempt = 1;; ++attempt) {
@@ -213,12 +231,12 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
   // A --port that is taken now is refused before anything is cloned.
   if (req.start.port) (void)driver.reserve_port(req.start.port, 0);
   EnvSelection env = collect_env(req.env_names);
-  bool has_key = std::any_of(env.vars.begin(), env.vars.end(),
-                             [](const auto& kv) { return kv.first == "ANTHROPIC_API_KEY"; });
-  if (!has_key && !req.agent_cmd)
+  const char* key = std::getenv("ANTHROPIC_API_KEY");
+  if ((!key || !*key) && !req.agent_cmd)
     throw Error("ANTHROPIC_API_KEY is not set: opencode needs it to reach the model",
-                "export ANTHROPIC_API_KEY=... (it goes into the session's env file, mode 0600, never on a "
-                "command line), or pass --agent-cmd to run another agent");
+                "export ANTHROPIC_API_KEY=... (it stays on the host, in the session's host-only folder, mode "
+                "0600; the guest never sees it), or pass --agent-cmd to run another agent");
+  L::Upstream upstream = L::parse_upstream(req.upstream.value_or(L::kDefaultUpstream));
   std::vector<std::string> missing;
   for (const auto& n : env.missing)
     if (std::find(req.env_names.begin(), req.env_names.end(), n) != req.env_names.end()) missing.push_back(n);
@@ -253,13 +271,26 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
   generate_session_keys(p.ssh(), "agent-vm session " + meta.id);
   if (!req.prompt.empty()) write_file_atomic(p.prompt(), req.prompt, 0600);
   if (req.agent_cmd) write_file_atomic(p.dir / "agent-cmd", *req.agent_cmd + "\n", 0600);
+  // The real key and the gateway's configuration stay in the host-only
+  // folder; the guest gets the gateway's URL and a worthless placeholder.
+  if (key && *key) write_file_atomic(p.api_key(), std::string(key) + "\n", 0600);
+  {
+    L::GatewayConfig gc;
+    gc.session = meta.id;
+    gc.upstream = upstream.url();
+    gc.max_tokens = req.start.max_tokens;
+    L::save_gateway_config(L::GatewayFiles(p.host), gc);
+  }
   EnvVars vars = env.vars;
+  vars.emplace_back("ANTHROPIC_BASE_URL", L::kGuestBaseUrl);
+  vars.emplace_back("ANTHROPIC_API_KEY", L::kGuestPlaceholderKey);
   if (net == L::NetMode::Restricted) {
     std::string proxy = "http://" + std::string(L::kEgressProxyAddr) + ":" + std::to_string(L::kEgressProxyPort);
     for (const char* k : {"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"}) vars.emplace_back(k, proxy);
-    vars.emplace_back("NO_PROXY", "localhost,127.0.0.1");
-    vars.emplace_back("no_proxy", "localhost,127.0.0.1");
   }
+  std::string no_proxy = "localhost,127.0.0.1," + std::string(L::kGatewayAddr);
+  vars.emplace_back("NO_PROXY", no_proxy);
+  vars.emplace_back("no_proxy", no_proxy);
   write_env_file(p.env(), vars);
   ns.save(meta);
 
@@ -317,7 +348,13 @@ StartResult resume(const SessionStore& store, const std::string& id_or_prefix, c
   if (vm_running(driver, meta, store.paths(id)))
     throw Error("session " + id + " is already running (ssh port " + std::to_string(meta.ssh_port) + ")",
                 "attach with 'agent-attach " + id + "', or stop it first with 'agent-stop " + id + "'");
-  close_run_if_dangling(meta, store.paths(id));
+  SessionPaths p = store.paths(id);
+  close_run_if_dangling(meta, p);
+  // The resumed agent's next instruction; none means none, not the last one.
+  if (opts.followup)
+    write_file_atomic(p.followup(), *opts.followup, 0600);
+  else
+    remove_tree(p.followup());
   return start_vm(store, lock, meta, opts, progress, driver, began);
 }
 
@@ -418,7 +455,17 @@ SessionStatus observe(VmDriver& driver, const SessionInfo& info, milliseconds ti
   } else if (has_dangling_run(m)) {
     seen.console_poweroff = L::console_shows_poweroff(p.console_log());
   }
-  return classify(m, seen);
+  SessionStatus s = classify(m, seen);
+  // The model gateway's meter and budget, from the host-only folder.
+  try {
+    L::GatewayFiles gf(p.host);
+    L::UsageTotals u = L::load_usage(gf);
+    s.input_tokens = u.tokens.input;
+    s.output_tokens = u.tokens.output;
+    if (fs::exists(gf.config())) s.max_tokens = L::load_gateway_config(gf).max_tokens;
+  } catch (const std::exception&) {
+  }
+  return s;
 }
 
 long long age_of(const std::string& iso) {
@@ -537,8 +584,11 @@ LogTarget log_target(const SessionStore& store, const std::string& id_or_prefix)
   std::string id = store.resolve(id_or_prefix);
   LogTarget t;
   t.id = id;
-  t.console_log = store.paths(id).console_log();
-  t.previous_console_log = store.paths(id).previous_console_log();
+  SessionPaths p = store.paths(id);
+  t.console_log = p.console_log();
+  t.previous_console_log = p.previous_console_log();
+  t.gateway_log = p.gateway_log();
+  t.egress_log = p.egress_log();
   t.vm_name = vm_name(id);
   try {
     Meta m = store.load(id);

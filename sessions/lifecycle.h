@@ -49,6 +49,12 @@ struct StartOptions {
   // Set (by a signal handler) to give up: a clone is abandoned (and its
   // session removed), a booting VM stopped (and its session marked failed).
   const std::atomic<bool>* cancel = nullptr;
+  // The token budget (input+output) the model gateway enforces: spawn sets
+  // it, resume raises (or sets) it. Unset: keep the session's (none at first).
+  std::optional<long long> max_tokens;
+  // resume only: a new instruction for the agent, written to followup.txt
+  // before the boot; without it a stale followup.txt is removed.
+  std::optional<std::string> followup;
 };
 
 struct SpawnRequest {
@@ -57,6 +63,9 @@ struct SpawnRequest {
   std::string prompt;
   std::optional<std::string> agent_cmd;   // replaces opencode in the guest
   std::vector<std::string> env_names;     // extra variables copied into the env file
+  // The model API the gateway forwards to (the user's ANTHROPIC_BASE_URL);
+  // unset: https://api.anthropic.com. See launcher::parse_upstream.
+  std::optional<std::string> upstream;
   std::string net = "restricted";         // restricted | full | none
   std::vector<std::string> allow_hosts;   // added to default_allow_hosts() when restricted
   std::optional<std::string> id;          // for tests and scripts: a chosen id
@@ -153,6 +162,7 @@ struct LogTarget {
   std::string id;
   std::filesystem::path console_log;
   std::filesystem::path previous_console_log;  // the boot before
+  std::filesystem::path gateway_log, egress_log;  // the network audit (host-only folder)
   std::optional<long long> pid;       // to follow until it exits
   unsigned long long start_time = 0;
   std::string vm_name;

@@ -16,19 +16,12 @@ L::NetMode net_mode(const std::string& s) {
   throw Error("unknown network mode '" + s + "'", "use --net restricted, full or none");
 }
 
-// The allowlist travels on the command line (host names are no secret),
-// never through a file in the guest-writable share. Its log (one line per
-// connection: allowed, denied and why) goes to run/egress.log.
-std::vector<std::string> egress_command(const Meta& m, const SessionPaths& p,
-                                        const std::filesystem::path& self_exe) {
-  std::vector<std::string> cmd = {shell_quote(self_exe.string()), "egress"};
-  for (const auto& h : m.allow_hosts) {
-    cmd.push_back("--allow");
-    cmd.push_back(shell_quote(h));
-  }
-  cmd.push_back("--log");
-  cmd.push_back(shell_quote(p.egress_log().string()));
-  return cmd;
+std::vector<std::string> egress_command(const SessionPaths& p, const std::filesystem::path& self_exe) {
+  return {shell_quote(self_exe.string()), "egress", "--dir", shell_quote(p.host.string())};
+}
+
+std::vector<std::string> gateway_command(const SessionPaths& p, const std::filesystem::path& self_exe) {
+  return {shell_quote(self_exe.string()), "gateway", "--dir", shell_quote(p.host.string())};
 }
 
 L::VmSpec session_vm_spec(const Meta& m, const SessionPaths& p, const HostFacts& host, std::uint16_t ssh_port) {
@@ -48,16 +41,17 @@ L::VmSpec session_vm_spec(const Meta& m, const SessionPaths& p, const HostFacts&
   spec.share_model = L::share_model_for_uid(host.uid);
   spec.ssh_port = ssh_port;
   spec.net = net;
-  if (net == L::NetMode::Restricted) spec.egress_cmd = egress_command(m, p, host.self_exe);
+  if (net == L::NetMode::Restricted) spec.egress_cmd = egress_command(p, host.self_exe);
+  if (net != L::NetMode::Off) spec.gateway_cmd = gateway_command(p, host.self_exe);
   spec.qmp_socket = p.qmp_socket();
   spec.observe_socket = L::observe_socket_for(p.qmp_socket());
   spec.qga_socket = p.qga_socket();
   spec.console_log = p.console_log();
   spec.pid_file = p.qemu_pid();
   spec.sandbox = host.qemu_sandbox;
-  // Restricted networking starts the egress helper per connection: QEMU
-  // must be allowed to spawn it.
-  spec.sandbox_allow_spawn = net == L::NetMode::Restricted;
+  // The gateway (and under restricted networking the egress proxy) is
+  // started per connection: QEMU must be allowed to spawn it.
+  spec.sandbox_allow_spawn = net != L::NetMode::Off;
   return spec;
 }
 

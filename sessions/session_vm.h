@@ -33,16 +33,20 @@ struct HostFacts {
   launcher::Accel accel = launcher::Accel::Tcg;
   std::optional<unsigned long> tsc_khz;  // used under TCG only
   unsigned uid = 0;                     // who runs QEMU: decides the share model
-  std::filesystem::path self_exe;       // this program, for the egress helper
+  std::filesystem::path self_exe;       // this program, for the per-connection helpers
 };
 
 // The spec that boots session `m` from folder `p` with SSH on `ssh_port`.
 launcher::VmSpec session_vm_spec(const Meta& m, const SessionPaths& p, const HostFacts& host,
                                  std::uint16_t ssh_port);
 
-// The egress command QEMU runs per guest connection in restricted mode.
-std::vector<std::string> egress_command(const Meta& m, const SessionPaths& p,
-                                        const std::filesystem::path& self_exe);
+// The helpers QEMU runs per guest connection: the egress proxy (restricted
+// networking) and the model gateway (restricted and full). Their command
+// lines name only the session's host-only folder, where they read their
+// settings (the allowlist, the upstream, the key, the budget) and write
+// their logs: nothing of it is in the guest-writable share.
+std::vector<std::string> egress_command(const SessionPaths& p, const std::filesystem::path& self_exe);
+std::vector<std::string> gateway_command(const SessionPaths& p, const std::filesystem::path& self_exe);
 
 // Where the session's VM is found while it runs (from meta.json's pid).
 launcher::VmHandle vm_handle(const Meta& m, const SessionPaths& p);

@@ -42,6 +42,9 @@ struct SessionStatus {
   std::string created;
   long long age_seconds = 0;
   std::optional<long long> pid;
+  // The model gateway's meter (usage.json) and budget (gateway.json).
+  long long input_tokens = 0, output_tokens = 0;
+  std::optional<long long> max_tokens;
 };
 
 // What was seen of a session's VM.

@@ -90,6 +90,13 @@ std::vector<std::string> session_names(const fs::path& root) {
   return out;
 }
 
+// Removes root/.host/<id>, and root/.host itself once no session has one:
+// a store without sessions holds nothing but its lock folder.
+void remove_host_dir(const fs::path& root, const std::string& id) {
+  remove_tree(root / ".host" / id);
+  ::rmdir((root / ".host").c_str());  // fails, as it should, while not empty
+}
+
 std::string join_ids(const std::vector<std::string>& ids, std::size_t max) {
   std::string out;
   for (std::size_t i = 0; i < ids.size() && i < max; ++i) {
@@ -221,9 +228,13 @@ void SessionStore::remove(SessionLock& held) const {
     fsync_dir(root_);
     remove_tree(tmpl);
   }
+  // The host-only folder (the real API key) goes with it.
+  remove_host_dir(root_, id);
   held.unlink_file();
   held.release();
 }
+
+fs::path SessionStore::host_dir(std::string_view id) const { return root_ / ".host" / std::string(id); }
 
 void SessionStore::clean_stale() const {
   std::error_code ec;
@@ -284,10 +295,20 @@ NewSession SessionStore::create(std::optional<std::string> wanted) const {
     fs::path tmp = tmpl;
     NewSession ns(root_, id, tmp, std::move(*l));
     if (::chmod(tmp.c_str(), 0700) != 0) throw_errno("cannot chmod " + tmp.string());
-    SessionPaths p(tmp);
+    SessionPaths p = ns.paths();
     make_private_dir(p.opencode());
     make_private_dir(p.ssh());
     make_private_dir(p.run());
+    // A host-only folder left by a crashed creation or removal holds nothing
+    // that belongs to this new session.
+    remove_tree(p.host);
+    // Another session's removal may take the (then empty) parent away
+    // between its creation and ours: try again once.
+    try {
+      make_private_dir(p.host);
+    } catch (const Error&) {
+      make_private_dir(p.host);
+    }
     return ns;
   }
   throw Error("could not find a free session id in " + std::to_string(kCreateAttempts) + " tries",
@@ -315,6 +336,11 @@ NewSession::~NewSession() {
     remove_tree(tmp_);
   } catch (...) {
     // Left as a dot-folder; clean_stale() removes it later.
+  }
+  try {
+    remove_host_dir(root_, id_);
+  } catch (...) {
+    // Removed by the next create() of this id, or agent-rm.
   }
   if (!fs::exists(fs::symlink_status(root_ / id_))) lock_.unlink_file();
 }

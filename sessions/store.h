@@ -16,10 +16,17 @@
 
 namespace avm::sessions {
 
-// Where things live inside one session folder.
+// Where things live for one session: its folder (the guest's 9p share: the
+// guest, even as root, reads and writes everything in it) and its host-only
+// folder root/.host/<id>/ beside it, which the guest never sees (the real API
+// key, the gateway's configuration, usage and logs).
 struct SessionPaths {
-  explicit SessionPaths(std::filesystem::path dir) : dir(std::move(dir)) {}
+  // The host-only folder is derived from the folder's parent and name.
+  explicit SessionPaths(std::filesystem::path dir)
+      : dir(std::move(dir)), host(this->dir.parent_path() / ".host" / this->dir.filename()) {}
+  SessionPaths(std::filesystem::path dir, std::filesystem::path host) : dir(std::move(dir)), host(std::move(host)) {}
   std::filesystem::path dir;
+  std::filesystem::path host;
   std::filesystem::path meta() const { return dir / "meta.json"; }
   std::filesystem::path prompt() const { return dir / "prompt.txt"; }
   std::filesystem::path env() const { return dir / "env"; }
@@ -31,13 +38,17 @@ struct SessionPaths {
   std::filesystem::path qga_socket() const { return run() / "qga.sock"; }
   std::filesystem::path qemu_pid() const { return run() / "qemu.pid"; }
   std::filesystem::path console_log() const { return run() / "console.log"; }
-  // The session's host-only folder, beside the session folders and outside
-  // the share: <root>/.host/<id>. The guest never sees it.
-  std::filesystem::path host_dir() const { return dir.parent_path() / ".host" / dir.filename(); }
   // The previous boot's console, kept readable across one start.
   std::filesystem::path previous_console_log() const { return run() / "console.log.1"; }
   std::filesystem::path qemu_log() const { return run() / "qemu.log"; }  // QEMU's own stderr
-  std::filesystem::path egress_log() const { return run() / "egress.log"; }
+  // The next instruction for a resumed agent (agent-resume --prompt).
+  std::filesystem::path followup() const { return dir / "followup.txt"; }
+  // Host-only (mode 0700 folder): never in the share.
+  std::filesystem::path api_key() const { return host / "api-key"; }
+  std::filesystem::path gateway_config() const { return host / "gateway.json"; }
+  std::filesystem::path usage() const { return host / "usage.json"; }
+  std::filesystem::path gateway_log() const { return host / "gateway.log"; }
+  std::filesystem::path egress_log() const { return host / "egress.log"; }
 };
 
 // One entry of SessionStore::list().
@@ -93,14 +104,17 @@ class SessionStore {
   // Replaces meta.json atomically. `held` must be this session's lock.
   void save(const SessionLock& held, const Meta& meta) const;
 
-  // Removes the session folder and everything in it (rm -rf, never following
-  // symlinks out of it), then its lock file. `held` must be its lock; it is
+  // root/.host/<id>: the session's host-only folder.
+  std::filesystem::path host_dir(std::string_view id) const;
+
+  // Removes the session folder and its host-only folder and everything in
+  // them (rm -rf, never following symlinks out of them), then its lock file. `held` must be its lock; it is
   // released.
   void remove(SessionLock& held) const;
 
   // Starts a new session folder under `id` (or a fresh generated id), built
   // aside in root/.creating-<id>-XXXXXX with opencode/, ssh/ and run/ made
-  // (0700). The session's lock is held from here on. Throws if `id` is taken
+  // (0700), and its host-only folder root/.host/<id>/ (0700). The session's lock is held from here on. Throws if `id` is taken
   // or busy. Leftovers of crashed creations and removals are cleaned first.
   NewSession create(std::optional<std::string> id = std::nullopt) const;
 
@@ -123,12 +137,14 @@ class NewSession {
   const std::string& id() const noexcept { return id_; }
   // The folder being built; its path changes at commit().
   const std::filesystem::path& dir() const noexcept { return tmp_; }
-  SessionPaths paths() const { return SessionPaths(tmp_); }
+  SessionPaths paths() const { return SessionPaths(tmp_, root_ / ".host" / id_); }
   const SessionLock& lock() const noexcept { return lock_; }
 
   // Writes meta.json into the folder being built (meta.id must be id()).
   void save(const Meta& meta);
 
+  // The folder being built and the host-only folder are removed when not
+  // committed.
   // Renames the folder into place as root/<id>. Requires a readable
   // meta.json with the right id. Returns the session's lock, still held.
   SessionLock commit();

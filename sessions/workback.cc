@@ -614,12 +614,12 @@ DefuseReport defuse(const SessionPaths& paths, const Meta& meta) {
   std::tm tm{};
   ::gmtime_r(&now, &tm);
   std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-  fs::path kept = paths.host_dir() / "defused" / stamp;
+  fs::path kept = paths.host / "defused" / stamp;
   for (int n = 1; fs::exists(fs::symlink_status(kept)); ++n)
-    kept = paths.host_dir() / "defused" / (std::string(stamp) + "-" + std::to_string(n));
+    kept = paths.host / "defused" / (std::string(stamp) + "-" + std::to_string(n));
   auto keep_dir = [&] {
-    make_private_dir(paths.host_dir());
-    make_private_dir(paths.host_dir() / "defused");
+    make_private_dir(paths.host);
+    make_private_dir(paths.host / "defused");
     make_private_dir(kept);
   };
   Kind gk = kind_of(gitdir);

@@ -28,4 +28,5 @@ check libssh-dev       PKG_CONFIG_PATH= PKG_CONFIG_LIBDIR=$tmp/pc $(conf)
 check libcli11-dev     $(conf -DCMAKE_DISABLE_FIND_PACKAGE_CLI11=ON)
 check libboost-json1.81-dev $(conf -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON)
 check catch2           $(conf -DCMAKE_DISABLE_FIND_PACKAGE_Catch2=ON)
+check libssl-dev       $(conf -DCMAKE_DISABLE_FIND_PACKAGE_OpenSSL=ON)
 exit $fail

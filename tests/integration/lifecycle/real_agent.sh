@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The one test with the real agent: spawn without --agent-cmd runs opencode
-# from the image with the prompt, the API key reaches its environment and no
-# command line, and resume runs `opencode --continue`. Readiness never waits
-# for opencode's UI (~100 s under TCG), so neither does this test.
+# from the image with the prompt, the API key reaches neither its environment
+# nor any command line (the host's model gateway holds it; the agent has the
+# gateway's URL and a placeholder), and resume runs `opencode --continue`.
+# Readiness never waits for opencode's UI (~100 s under TCG), so neither does
+# this test.
 source "$AGENT_VM_SOURCE/tests/integration/lib.sh"
 
 make_repo "$TEST_TMP/git/project.git"
@@ -17,8 +19,10 @@ ps_line=$(agent-exec "$id" --root -- sh -c 'ps -o user=,args= -C opencode | head
 expect_match "opencode runs with the prompt" '^agent +opencode --prompt Say hello' "$ps_line"
 pid=$(agent-exec "$id" --root -- pgrep -o -x opencode)
 expect_eq "its working directory" /session/repo "$(agent-exec "$id" --root -- readlink "/proc/$pid/cwd")"
-expect_eq "the API key is in its environment" 1 \
-  "$(agent-exec "$id" --root -- sh -c "tr '\\0' '\\n' </proc/$pid/environ | grep -c '^ANTHROPIC_API_KEY=$secret\$'")"
+expect_eq "the gateway's URL is in its environment" 1 \
+  "$(agent-exec "$id" --root -- sh -c "tr '\\0' '\\n' </proc/$pid/environ | grep -c '^ANTHROPIC_BASE_URL=http://10.0.2.100/v1\$'")"
+expect_eq "the API key is not in its environment" 0 \
+  "$(printf %s "$secret" | agent-exec "$id" --root -i -- sh -c "cat >/run/pat; grep -cFf /run/pat /proc/$pid/environ; rm -f /run/pat")"
 expect_eq "XDG_DATA_HOME" 1 \
   "$(agent-exec "$id" --root -- sh -c "tr '\\0' '\\n' </proc/$pid/environ | grep -c '^XDG_DATA_HOME=/session/opencode\$'")"
 # The secret goes to grep in a file, so no command line of the check holds it.
@@ -29,6 +33,9 @@ expect_eq "the key on no host command line" 0 "$(cat /proc/[0-9]*/cmdline 2>/dev
 qemu_pid=$(jq -r .qemu.pid "$AGENT_VM_SESSIONS/$id/meta.json")
 expect_eq "not in QEMU's environment" 0 "$(tr '\0' '\n' </proc/$qemu_pid/environ | grep -cFf "$TEST_TMP/pat" || true)"
 expect_eq "not in any log" 0 "$(cat "$AGENT_VM_SESSIONS/$id"/run/*.log "$AGENT_VM_SESSIONS/$id/meta.json" | grep -cFf "$TEST_TMP/pat" || true)"
+expect_eq "not in the env file the guest reads" 0 "$(grep -cFf "$TEST_TMP/pat" "$AGENT_VM_SESSIONS/$id/env" || true)"
+expect_eq "only in the host-only folder" "$AGENT_VM_SESSIONS/.host/$id/api-key" \
+  "$(grep -rlFf "$TEST_TMP/pat" "$AGENT_VM_SESSIONS" --exclude-dir=repo || true)"
 expect_eq "env file mode" 600 "$(stat -c %a "$AGENT_VM_SESSIONS/$id/env")"
 
 log "stop and resume: opencode --continue"

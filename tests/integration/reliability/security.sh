@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Security of one session on a real guest, as root (9p mapped-xattr):
 #   secrets: the API key is in no process's argv or environment on the host,
-#     and in the guest only in the agent's own processes; in no log; the
-#     session's files and sockets have the modes docs/design.md gives;
+#     only in the session's host-only folder (api-key), and nowhere in the
+#     guest (the agent holds a placeholder; the host's model gateway adds the
+#     real key); in no log; the session's files and sockets have the modes
+#     docs/design.md gives;
 #   QEMU: seccomp sandbox on, no_new_privs, the invoking user;
 #   SSH: bound to 127.0.0.1 only; a wrong key, root and passwords refused;
 #     a host key that is not the pinned one refused by agent-attach;
@@ -43,18 +45,19 @@ pid=$(qemu_pid_of "$id")
 expect_eq "agent running" running "$(list_field "$id" .agent)"
 
 log "secrets on the host"
-[ "$(grep -cF -f "$TEST_TMP/secret.pat" "$d/env")" = 1 ] || fail "the env file does not carry the key"
+h="$AGENT_VM_SESSIONS/.host/$id"
+[ "$(grep -cF -f "$TEST_TMP/secret.pat" "$d/env")" = 0 ] || fail "the env file carries the key into the guest"
 leaks=$(for f in /proc/[0-9]*/cmdline /proc/[0-9]*/environ; do
           grep -qF -f "$TEST_TMP/secret.pat" "$f" 2>/dev/null && echo "$f ($(tr '\0' ' ' <"${f%/*}/cmdline" | cut -c1-80))"
         done || true)
 expect_eq "host processes holding the key in argv or environ" "" "$leaks"
 files=$(grep -rlF -f "$TEST_TMP/secret.pat" "$d" "$AGENT_VM_HOME" --exclude-dir=repo 2>/dev/null | sort -u || true)
-expect_eq "files holding the key" "$d/env" "$files"
+expect_eq "files holding the key" "$h/api-key" "$files"
 grep -qF -f "$TEST_TMP/secret.pat" "$TEST_TMP/spawn.err" && fail "spawn's output shows the key"
 agent-vm logs "$id" | grep -qF -f "$TEST_TMP/secret.pat" && fail "the console log shows the key"
-log "ok: the key is only in $d/env"
+log "ok: the key is only in $h/api-key"
 
-log "secrets in the guest: only the agent's processes hold the key"
+log "secrets in the guest: no process holds the key"
 # The key goes in on stdin, never on a command line (QGA's argv is visible).
 guest=$(agent-exec "$id" --root -i -- bash -c '
   read -r s
@@ -73,7 +76,7 @@ guest=$(agent-exec "$id" --root -i -- bash -c '
 ' <"$TEST_TMP/secret.pat")
 expect_eq "no guest process has the key in its argv" "" "$(grep '^argv:' <<<"$guest" || true)"
 expect_eq "no guest process outside the agent has the key" "" "$(grep '^other:' <<<"$guest" || true)"
-expect_match "the agent itself has it" "agent:[0-9]+" "$guest"
+expect_eq "the agent does not have it either" "" "$(grep '^agent:' <<<"$guest" || true)"
 expect_eq "the guest's journal does not show it" "journal:0" "$(grep '^journal:' <<<"$guest")"
 expect_eq "the agent's copy is private to it" "600 agent" \
   "$(agent-exec "$id" --root -- stat -c '%a %U' /run/agent-vm/agent/env)"
@@ -82,6 +85,8 @@ log "modes"
 expect_eq "sessions folder" 700 "$(stat -c %a "$AGENT_VM_SESSIONS")"
 expect_eq "locks folder" 700 "$(stat -c %a "$AGENT_VM_SESSIONS/.locks")"
 expect_eq "session folder" 700 "$(stat -c %a "$d")"
+expect_eq "host-only folder" 700 "$(stat -c %a "$h")"
+for f in api-key gateway.json; do expect_eq ".host/$f" 600 "$(stat -c %a "$h/$f")"; done
 for f in env meta.json prompt.txt ssh/id_ed25519 ssh/ssh_host_ed25519_key; do
   expect_eq "$f" 600 "$(stat -c %a "$d/$f")"
 done

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <sstream>
 #include <thread>
@@ -80,13 +81,14 @@ struct Exchange {
   std::string reply;
   std::string log;
 };
-Exchange exchange(const EgressPolicy& policy, const std::string& request, bool half_close = true) {
+Exchange exchange(const EgressPolicy& policy, const std::string& request, bool half_close = true,
+                  const EgressDeadlines& deadlines = {}) {
   int sv[2];
   REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
   avm::Fd guest(sv[0]), proxy(sv[1]);
   std::ostringstream log;
   int rc = -1;
-  std::thread t([&] { rc = serve_egress(proxy.get(), proxy.get(), policy, log); proxy.reset(); });
+  std::thread t([&] { rc = serve_egress(proxy.get(), proxy.get(), policy, log, deadlines); proxy.reset(); });
   REQUIRE(::write(guest.get(), request.data(), request.size()) == static_cast<ssize_t>(request.size()));
   if (half_close) ::shutdown(guest.get(), SHUT_WR);
   std::string out;
@@ -122,7 +124,8 @@ TEST_CASE("a CONNECT outside the allowlist is refused with 403 and the fix", "[e
   CHECK(r.rc == 1);
   CHECK(r.reply.rfind("HTTP/1.1 403", 0) == 0);
   CHECK(r.reply.find("--allow-host") != std::string::npos);
-  CHECK(r.log.find("denied CONNECT 127.0.0.1:22") != std::string::npos);
+  CHECK(r.log.find(R"("target":"127.0.0.1:22","address":"","verdict":"denied","reason":"not on the allowlist)") !=
+        std::string::npos);
 }
 
 TEST_CASE("an allowed name that resolves to loopback is still refused", "[egress]") {
@@ -167,5 +170,58 @@ TEST_CASE("an allowed CONNECT is tunnelled both ways", "[egress]") {
   upstream.join();
   CHECK(r.rc == 0);
   CHECK(r.reply == "HTTP/1.1 200 Connection established\r\n\r\nHELLO");
-  CHECK(r.log.find("allowed CONNECT " + target) != std::string::npos);
+  INFO(r.log);
+  CHECK(r.log.find(R"("target":")" + target + R"(","address":")" + target + R"(","verdict":"allowed")") !=
+        std::string::npos);
+  CHECK(r.log.find(R"("bytes_up":5,"bytes_down":5,)") != std::string::npos);
+  CHECK(std::count(r.log.begin(), r.log.end(), '\n') == 1);
+}
+
+TEST_CASE("a tunnel where nothing moves ends at the idle deadline, and says so", "[egress]") {
+  std::string addr = host_address();
+  REQUIRE_FALSE(addr.empty());
+  avm::Fd srv(::socket(AF_INET, SOCK_STREAM, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  ::inet_pton(AF_INET, addr.c_str(), &a.sin_addr);
+  REQUIRE(::bind(srv.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(::listen(srv.get(), 1) == 0);
+  socklen_t len = sizeof a;
+  ::getsockname(srv.get(), reinterpret_cast<sockaddr*>(&a), &len);
+  std::string target = addr + ":" + std::to_string(ntohs(a.sin_port));
+  // The upstream accepts and then says nothing; the guest keeps its side open.
+  EgressDeadlines d;
+  d.idle = std::chrono::milliseconds(200);
+  auto r = exchange({{target}}, "CONNECT " + target + " HTTP/1.1\r\n\r\n", /*half_close=*/false, d);
+  CHECK(r.rc == 0);
+  CHECK(r.reply == "HTTP/1.1 200 Connection established\r\n\r\n");
+  CHECK(r.log.find("ended: idle for") != std::string::npos);
+}
+
+TEST_CASE("a request that never comes ends at the request deadline", "[egress]") {
+  EgressDeadlines d;
+  d.request = std::chrono::milliseconds(100);
+  auto r = exchange({{"example.com"}}, "CONNECT exa", /*half_close=*/false, d);
+  CHECK(r.rc == 1);
+  CHECK(r.reply.rfind("HTTP/1.1 400", 0) == 0);
+  CHECK(r.log.find(R"("verdict":"failed","reason":"no request within the deadline")") != std::string::npos);
+}
+
+TEST_CASE("egress.json round-trips the allowlist and deadlines", "[egress]") {
+  EgressConfig c;
+  c.policy.allow = {"models.opencode.ai", "registry.npmjs.org:8443"};
+  c.deadlines.idle = std::chrono::milliseconds(1234);
+  auto back = parse_egress_config(render_egress_config(c));
+  CHECK(back.policy.allow == c.policy.allow);
+  CHECK(back.deadlines.idle == std::chrono::milliseconds(1234));
+  CHECK(back.deadlines.connect == EgressDeadlines{}.connect);
+  CHECK_THROWS_AS(parse_egress_config("nope"), avm::Error);
+}
+
+TEST_CASE("an egress log line is one JSON object with every field", "[egress]") {
+  EgressRecord r{"2026-01-02T03:04:05.678Z", "h:443", "1.2.3.4:443", "allowed", "on the allowlist", 10, 20, 30};
+  CHECK(render_egress_log_line(r) ==
+        R"({"time":"2026-01-02T03:04:05.678Z","target":"h:443","address":"1.2.3.4:443","verdict":"allowed",)"
+        R"("reason":"on the allowlist","bytes_up":10,"bytes_down":20,"duration_ms":30})"
+        "\n");
 }

@@ -102,6 +102,19 @@ TEST_CASE("restricted networking has one way out, the egress command", "[vm_spec
   CHECK_FALSE(contains(off, "-netdev"));
 }
 
+TEST_CASE("the model gateway is a second guestfwd in restricted and full networking", "[vm_spec]") {
+  auto s = sample();
+  s.gateway_cmd = {"/usr/bin/agent-vm", "gateway", "--dir", "/h/a,b"};
+  for (NetMode m : {NetMode::Full, NetMode::Restricted}) {
+    s.net = m;
+    s.egress_cmd = {"/usr/bin/agent-vm", "egress"};
+    auto nd = after(qemu_argv(s), "-netdev");
+    CHECK(nd.find(",guestfwd=tcp:10.0.2.100:80-cmd:/usr/bin/agent-vm gateway --dir /h/a,,b") != std::string::npos);
+  }
+  s.gateway_cmd.clear();
+  CHECK(after(qemu_argv(s), "-netdev").find(":80-cmd:") == std::string::npos);
+}
+
 TEST_CASE("monitor, guest agent and console use the run/ paths", "[vm_spec]") {
   auto a = qemu_argv(sample());
   CHECK(contains(a, "socket,id=qmp,path=/s/run/qmp.sock,server=on,wait=off"));

@@ -37,20 +37,26 @@ class ScopedEnv {
 
 }  // namespace
 
-TEST_CASE("collect_env takes ANTHROPIC_API_KEY and the names asked for", "[env]") {
+TEST_CASE("collect_env takes the names asked for and never the API key", "[env]") {
   ScopedEnv key("ANTHROPIC_API_KEY", "sk-secret");
   ScopedEnv extra("AVM_TEST_EXTRA", "x=y z");
   ScopedEnv missing("AVM_TEST_MISSING", nullptr);
-  auto sel = collect_env({"AVM_TEST_EXTRA", "AVM_TEST_MISSING", "ANTHROPIC_API_KEY", "AVM_TEST_EXTRA"});
-  CHECK(sel.vars == EnvVars{{"ANTHROPIC_API_KEY", "sk-secret"}, {"AVM_TEST_EXTRA", "x=y z"}});
+  auto sel = collect_env({"AVM_TEST_EXTRA", "AVM_TEST_MISSING", "AVM_TEST_EXTRA"});
+  CHECK(sel.vars == EnvVars{{"AVM_TEST_EXTRA", "x=y z"}});
   CHECK(sel.missing == std::vector<std::string>{"AVM_TEST_MISSING"});
+  CHECK(collect_env({}).vars.empty());
 }
 
-TEST_CASE("collect_env reports a missing API key", "[env]") {
-  ScopedEnv key("ANTHROPIC_API_KEY", nullptr);
-  auto sel = collect_env({});
-  CHECK(sel.vars.empty());
-  CHECK(sel.missing == std::vector<std::string>{"ANTHROPIC_API_KEY"});
+TEST_CASE("collect_env refuses the API key and the base URL, which stay on the host", "[env]") {
+  ScopedEnv key("ANTHROPIC_API_KEY", "sk-secret");
+  try {
+    collect_env({"ANTHROPIC_API_KEY"});
+    FAIL("accepted");
+  } catch (const avm::Error& e) {
+    CHECK(std::string(e.what()).find("into the guest") != std::string::npos);
+    CHECK(e.hint().find("gateway") != std::string::npos);
+  }
+  CHECK_THROWS_AS(collect_env({"ANTHROPIC_BASE_URL"}), avm::Error);
 }
 
 TEST_CASE("collect_env refuses values on the command line and bad names", "[env]") {

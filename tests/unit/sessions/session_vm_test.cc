@@ -63,21 +63,24 @@ TEST_CASE("a session's spec carries its size, folder, sockets and port", "[sessi
   CHECK_NOTHROW(L::qemu_argv(s));
 }
 
-TEST_CASE("restricted networking gets the egress helper with the allowlist, and may spawn it", "[session_vm]") {
+TEST_CASE("the per-connection helpers name only the host-only folder, and QEMU may spawn them", "[session_vm]") {
   SessionPaths p("/s/k3f9ab");
   L::VmSpec s = session_vm_spec(sample_meta(), p, sample_host(), 2231);
   CHECK(s.net == L::NetMode::Restricted);
   CHECK(s.sandbox_allow_spawn);
-  CHECK(s.egress_cmd == std::vector<std::string>{"'/opt/agent vm/agent-vm'", "egress", "--allow",
-                                                 "api.anthropic.com", "--allow", "example.org", "--log",
-                                                 "/s/k3f9ab/run/egress.log"});
+  CHECK(s.egress_cmd == std::vector<std::string>{"'/opt/agent vm/agent-vm'", "egress", "--dir", "/s/.host/k3f9ab"});
+  CHECK(s.gateway_cmd == std::vector<std::string>{"'/opt/agent vm/agent-vm'", "gateway", "--dir", "/s/.host/k3f9ab"});
   Meta m = sample_meta();
-  for (const char* net : {"full", "none"}) {
-    m.net = net;
-    L::VmSpec f = session_vm_spec(m, p, sample_host(), 2231);
-    CHECK(f.egress_cmd.empty());
-    CHECK_FALSE(f.sandbox_allow_spawn);
-  }
+  m.net = "full";
+  L::VmSpec f = session_vm_spec(m, p, sample_host(), 2231);
+  CHECK(f.egress_cmd.empty());
+  CHECK(f.gateway_cmd == s.gateway_cmd);
+  CHECK(f.sandbox_allow_spawn);
+  m.net = "none";
+  L::VmSpec n = session_vm_spec(m, p, sample_host(), 2231);
+  CHECK(n.egress_cmd.empty());
+  CHECK(n.gateway_cmd.empty());
+  CHECK_FALSE(n.sandbox_allow_spawn);
   CHECK(session_vm_spec(m, p, sample_host(), 2231).net == L::NetMode::Off);
   m.net = "default";  // sessions made before the modes had names
   CHECK(session_vm_spec(m, p, sample_host(), 2231).net == L::NetMode::Restricted);

@@ -91,8 +91,11 @@ TEST_CASE("a new session appears whole, private, and locked", "[store]") {
   CHECK(mode_of(store.dir(id)) == 0700);
   CHECK(mode_of(store.paths(id).meta()) == 0600);
   CHECK(store.load(id) == meta_for(id));
-  // Only the session and the lock folder remain.
-  CHECK(names_in(store.root()) == std::vector<std::string>{".locks", id});
+  // Only the session, its host-only folder and the lock folder remain.
+  CHECK(names_in(store.root()) == std::vector<std::string>{".host", ".locks", id});
+  CHECK(names_in(store.root() / ".host") == std::vector<std::string>{id});
+  CHECK(mode_of(store.host_dir(id)) == 0700);
+  CHECK(store.paths(id).host == store.host_dir(id));
   // Still ours: nobody else gets the lock until we let go.
   CHECK(lock.held());
   CHECK_FALSE(SessionLock::try_acquire(store.lock_path(id), id).has_value());

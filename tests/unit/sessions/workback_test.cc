@@ -316,7 +316,7 @@ TEST_CASE("defuse removes program-naming keys and hooks and keeps a copy", "[wor
     CHECK(removed.count(k));
   }
   CHECK(removed.size() == 8);
-  CHECK(r.kept.parent_path().parent_path() == f.store.paths(f.id).host_dir());
+  CHECK(r.kept.parent_path().parent_path() == f.store.paths(f.id).host);
   CHECK(avm::read_file(r.kept / "config") == before);
   CHECK(fs::exists(r.kept / "hooks" / "post-checkout"));
   CHECK_FALSE(fs::exists(f.repo / ".git" / "hooks" / "post-checkout"));
