@@ -28,7 +28,7 @@ expect_eq "agent" running "$(list_field "$id" .agent)"
 expect_eq "listed port" "$port" "$(list_field "$id" .ssh_port)"
 expect_eq "listed ref" feature "$(list_field "$id" .ref)"
 table=$(agent-list)
-expect_match "table row" "$id +running +up +running +$port +git://127.0.0.1:$GIT_PORT/project.git@feature" "$table"
+expect_match "table row" "$id +running +up +running +$port +0 +git://127.0.0.1:$GIT_PORT/project.git@feature" "$table"
 # --no-guest: QEMU's answer only, the guest left alone.
 quick=$(agent-vm list --json --no-guest | jq -c --arg id "$id" '.[] | select(.id==$id) | [.status, .qmp_status, .guest, .agent]')
 expect_eq "list --no-guest" '["running","running","-","-"]' "$quick"
