@@ -2,9 +2,9 @@
 # The one test with the real agent: spawn without --agent-cmd runs opencode
 # from the image with the prompt, the API key reaches neither its environment
 # nor any command line (the host's model gateway holds it; the agent has the
-# gateway's URL and a placeholder), and resume runs `opencode --continue`.
-# Readiness never waits for opencode's UI (~100 s under TCG), so neither does
-# this test.
+# gateway's URL and a placeholder), and resume runs `opencode --continue`,
+# with `--prompt` when agent-resume was given a new instruction. Readiness
+# never waits for opencode's UI (~100 s under TCG), so neither does this test.
 source "$AGENT_VM_SOURCE/tests/integration/lib.sh"
 
 make_repo "$TEST_TMP/git/project.git"
@@ -42,5 +42,16 @@ log "stop and resume: opencode --continue"
 agent-stop "$id" >/dev/null
 agent-resume "$id" -q >/dev/null
 ps_line=$(agent-exec "$id" --root -- sh -c 'ps -o user=,args= -C opencode | head -1')
-expect_match "opencode continues" '^agent +opencode --continue' "$ps_line"
+expect_match "opencode continues" '^agent +opencode --continue$' "$ps_line"
+
+log "resume with a new instruction: opencode --continue --prompt"
+agent-stop "$id" >/dev/null
+agent-resume "$id" --prompt 'Now add a "test" -x' -q >/dev/null
+ps_line=$(agent-exec "$id" --root -- sh -c 'ps -o user=,args= -C opencode | head -1')
+expect_match "opencode continues with the new instruction" '^agent +opencode --continue --prompt Now add a "test" -x$' "$ps_line"
+log "a later resume without one does not repeat it"
+agent-stop "$id" >/dev/null
+agent-resume "$id" -q >/dev/null
+ps_line=$(agent-exec "$id" --root -- sh -c 'ps -o user=,args= -C opencode | head -1')
+expect_match "opencode continues, no instruction" '^agent +opencode --continue$' "$ps_line"
 agent-stop "$id" >/dev/null
