@@ -22,6 +22,7 @@
 #include "launcher/gateway.h"
 #include "util/error.h"
 #include "util/strings.h"
+#include "util/timestamp.h"
 
 namespace avm::launcher {
 

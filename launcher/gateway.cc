@@ -1,7 +1,6 @@
 #include "launcher/gateway.h"
 
 #include <fcntl.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -367,18 +366,6 @@ void append_log_line(const std::filesystem::path& file, const std::string& line)
   if (!fd) return;  // a log that cannot be written must not break the request
   ssize_t n = ::write(fd.get(), line.data(), line.size());
   (void)n;
-}
-
-std::string utc_now_ms() {
-  timeval tv{};
-  ::gettimeofday(&tv, nullptr);
-  std::tm tm{};
-  ::gmtime_r(&tv.tv_sec, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
-  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(tv.tv_usec / 1000));
-  return out;
 }
 
 }  // namespace avm::launcher

@@ -153,8 +153,6 @@ struct GatewayLogEntry {
 std::string render_gateway_log_line(const GatewayLogEntry& e);  // JSON, ending in '\n'
 // Appends one line with a single write (O_APPEND).
 void append_log_line(const std::filesystem::path& file, const std::string& line);
-// Now, as 2026-01-02T03:04:05.678Z.
-std::string utc_now_ms();
 
 // Serves one guest connection on in_fd/out_fd (QEMU hands one socket as
 // both): HTTP/1.1 requests in a loop until the guest closes, the idle

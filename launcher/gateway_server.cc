@@ -25,6 +25,7 @@
 #include "launcher/gateway.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/timestamp.h"
 
 namespace avm::launcher {
 
