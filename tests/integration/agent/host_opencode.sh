@@ -33,7 +33,10 @@ opencode_run() {
       XDG_CACHE_HOME="$TEST_TMP/ochome/cache" XDG_STATE_HOME="$TEST_TMP/ochome/state" \
       HTTPS_PROXY="http://127.0.0.1:$closed" HTTP_PROXY="http://127.0.0.1:$closed" NO_PROXY=127.0.0.1 \
       ANTHROPIC_BASE_URL="$MODEL_URL" ANTHROPIC_API_KEY="$(cat "$TEST_TMP/pat")" \
-      timeout "$secs" "$OPENCODE" run "$@" ) >"$TEST_TMP/out.txt" 2>&1
+      timeout "$secs" "$OPENCODE" run "$@" ) >"$TEST_TMP/out.raw" 2>&1
+  local rc=$?
+  sed 's/\x1b\[[0-9;]*m//g' "$TEST_TMP/out.raw" >"$TEST_TMP/out.txt"  # without colours
+  return $rc
 }
 
 one="Create a file named agent-test-1.txt containing exactly this line: agent-vm test: first file"
