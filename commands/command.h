@@ -46,6 +46,7 @@ std::unique_ptr<Command> make_doctor();
 std::unique_ptr<Command> make_qmp();
 std::unique_ptr<Command> make_qga();
 std::unique_ptr<Command> make_egress();
+std::unique_ptr<Command> make_agent_test();
 
 // For commands whose issue has not landed: parses any arguments and fails.
 std::unique_ptr<Command> make_not_implemented(std::string name, std::string summary);
