@@ -92,6 +92,10 @@ type_prompt "Create a third file"
 wait_guest_screen 'Scripted upstream failure' 900
 log "shown after $(since $t0)"
 
+# The gateway turns a hang into a 504 after its read deadline; opencode
+# retries a 5xx (6 attempts, backoff up to ~41 s), so the screen shows the
+# error after about 6 deadlines: the bound below assumes a deadline of two
+# minutes at most.
 log "a model that never answers: the gateway ends the request"
 set_model_mode '.mode="hang"'
 : >"$MODEL_LOG"
@@ -103,6 +107,8 @@ log "shown after $(since $t0)"
 agent-stop "$id" >/dev/null
 expect_eq "no gateway process left" "$gw_before" "$(gateways)"
 
+# opencode 1.18.34 shows a 400 at once but retries a 429 (6 attempts over
+# ~80 s) before showing it: either way the refusal reaches the screen.
 log "the token budget: past it the gateway refuses and the agent shows it"
 set_model_mode '.mode="normal"'
 spent=$(list_field "$id" '(.input_tokens + .output_tokens)')
