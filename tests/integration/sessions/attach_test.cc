@@ -30,6 +30,7 @@
 using namespace avm::sessions;
 using avm::test::free_port;
 using avm::test::git;
+using avm::test::ScopedEnv;
 using avm::test::Server;
 using avm::test::TestRepo;
 namespace fs = std::filesystem;
@@ -225,28 +226,6 @@ struct Tmux {
   }
   ~Tmux() { avm::run({"sh", "-c", prefix + " kill-server"}); }
   bool alive() { return avm::run({"sh", "-c", prefix + " has-session -t agent"}).exit_code == 0; }
-};
-
-// Sets an environment variable for one test and puts the old value back.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, std::optional<std::string> value) : name_(name) {
-    if (const char* v = std::getenv(name)) old_ = v;
-    if (value)
-      ::setenv(name, value->c_str(), 1);
-    else
-      ::unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (old_)
-      ::setenv(name_.c_str(), old_->c_str(), 1);
-    else
-      ::unsetenv(name_.c_str());
-  }
-
- private:
-  std::string name_;
-  std::optional<std::string> old_;
 };
 
 // Moves this thread (and the processes it starts) into a network namespace

@@ -18,6 +18,7 @@
 
 using namespace avm::sessions;
 using avm::test::git;
+using avm::test::ScopedEnv;
 using avm::test::Server;
 using avm::test::TestRepo;
 namespace fs = std::filesystem;
@@ -34,28 +35,6 @@ std::string error_of(const std::function<void()>& f) {
   }
   return "no error";
 }
-
-// Sets an environment variable for one test and puts the old value back.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, std::optional<std::string> value) : name_(name) {
-    if (const char* v = std::getenv(name)) old_ = v;
-    if (value)
-      ::setenv(name, value->c_str(), 1);
-    else
-      ::unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (old_)
-      ::setenv(name_.c_str(), old_->c_str(), 1);
-    else
-      ::unsetenv(name_.c_str());
-  }
-
- private:
-  std::string name_;
-  std::optional<std::string> old_;
-};
 
 // A test CA and two server certificates signed by it: one for 127.0.0.1
 // (as an IP address and as a name: TLS libraries differ in which they

@@ -5,37 +5,13 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 
+#include "helpers.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/temp_dir.h"
 
 using namespace avm::sessions;
-
-namespace {
-
-// Sets a variable for one test and puts the old value back.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* v = std::getenv(name)) old_ = v;
-    if (value)
-      ::setenv(name, value, 1);
-    else
-      ::unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (old_)
-      ::setenv(name_.c_str(), old_->c_str(), 1);
-    else
-      ::unsetenv(name_.c_str());
-  }
-
- private:
-  std::string name_;
-  std::optional<std::string> old_;
-};
-
-}  // namespace
+using avm::test::ScopedEnv;
 
 TEST_CASE("collect_env takes the names asked for and never the API key", "[env]") {
   ScopedEnv key("ANTHROPIC_API_KEY", "sk-secret");

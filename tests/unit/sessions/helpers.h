@@ -14,7 +14,9 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,33 @@
 namespace avm::test {
 
 namespace fs = std::filesystem;
+
+// Sets an environment variable for one test (unsets it for nullopt) and puts
+// the old value back.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, std::optional<std::string> value) : name_(name) {
+    if (const char* v = std::getenv(name)) old_ = v;
+    if (value)
+      ::setenv(name, value->c_str(), 1);
+    else
+      ::unsetenv(name);
+  }
+  ScopedEnv(const char* name, const char* value)
+      : ScopedEnv(name, value ? std::optional<std::string>(value) : std::nullopt) {}
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+  ~ScopedEnv() {
+    if (old_)
+      ::setenv(name_.c_str(), old_->c_str(), 1);
+    else
+      ::unsetenv(name_.c_str());
+  }
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
 
 // A fixed identity and no user or system config: the same repository on
 // every machine.
