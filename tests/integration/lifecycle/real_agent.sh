@@ -3,7 +3,8 @@
 # from the image with the prompt, the API key reaches neither its environment
 # nor any command line (the host's model gateway holds it; the agent has the
 # gateway's URL and a placeholder), and resume runs `opencode --continue`,
-# with `--prompt` when agent-resume was given a new instruction. Readiness
+# with agent-followup handing over a new instruction when agent-resume
+# was given one (the instruction reaching the model is agent_loop's test). Readiness
 # never waits for opencode's UI (~100 s under TCG), so neither does this test.
 source "$AGENT_VM_SOURCE/tests/integration/lib.sh"
 
@@ -44,11 +45,18 @@ agent-resume "$id" -q >/dev/null
 ps_line=$(agent-exec "$id" --root -- sh -c 'ps -o user=,args= -C opencode | head -1')
 expect_match "opencode continues" '^agent +opencode --continue$' "$ps_line"
 
-log "resume with a new instruction: opencode --continue --prompt"
+log "resume with a new instruction: opencode --continue with its server, and agent-followup"
 agent-stop "$id" >/dev/null
 agent-resume "$id" --prompt 'Now add a "test" -x' -q >/dev/null
 ps_line=$(agent-exec "$id" --root -- sh -c 'ps -o user=,args= -C opencode | head -1')
-expect_match "opencode continues with the new instruction" '^agent +opencode --continue --prompt Now add a "test" -x$' "$ps_line"
+expect_match "opencode continues with its server on loopback" \
+  '^agent +opencode --continue --hostname 127.0.0.1 --port 4096$' "$ps_line"
+expect_eq "the instruction, as given, waits for it" 'Now add a "test" -x' \
+  "$(agent-exec "$id" --root -- cat /run/agent-vm/agent/followup.txt)"
+# agent-followup waits for opencode's server (a minute or two under TCG), or has handed it over.
+expect_match "agent-followup hands it over" '^(waiting|agent-followup: given to session ses_)' \
+  "$(agent-exec "$id" --root -- sh -c 'if pgrep -u agent -f "^/bin/bash /usr/libexec/agent-vm/agent-followup 4096 " >/dev/null
+    then echo waiting; else cat /run/agent-vm/agent/followup.log; fi')"
 log "a later resume without one does not repeat it"
 agent-stop "$id" >/dev/null
 agent-resume "$id" -q >/dev/null
