@@ -14,7 +14,7 @@ namespace avm::cmd {
 const std::vector<std::string>& link_names() {
   static const std::vector<std::string> names = {
       "agent-spawn", "agent-list", "agent-attach", "agent-stop",
-      "agent-resume", "agent-rm", "agent-logs", "agent-exec"};
+      "agent-resume", "agent-rm", "agent-logs", "agent-exec", "agent-test"};
   return names;
 }
 
@@ -46,8 +46,8 @@ constexpr const char* kDescription =
     "it over 9p and can be stopped, resumed or thrown away without losing work.\n"
     "\n"
     "The seed's commands are installed as links: agent-spawn, agent-list,\n"
-    "agent-attach, agent-stop, agent-resume, agent-rm, agent-logs, agent-exec\n"
-    "are the same as 'agent-vm spawn', 'agent-vm list', and so on.";
+    "agent-attach, agent-stop, agent-resume, agent-rm, agent-logs, agent-exec,\n"
+    "agent-test are the same as 'agent-vm spawn', 'agent-vm list', and so on.";
 
 constexpr const char* kFooter =
     "ENVIRONMENT\n"

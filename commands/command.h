@@ -48,5 +48,6 @@ std::unique_ptr<Command> make_qga();
 std::unique_ptr<Command> make_egress();
 std::unique_ptr<Command> make_diff(), make_export(), make_push();
 std::unique_ptr<Command> make_gateway();
+std::unique_ptr<Command> make_agent_test();
 
 }  // namespace avm::cmd

@@ -19,6 +19,7 @@ CommandList all_commands() {
   list.push_back(make_qga());
   list.push_back(make_egress());
   list.push_back(make_gateway());
+  list.push_back(make_agent_test());
   return list;
 }
 

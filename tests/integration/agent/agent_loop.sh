@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# The product's job with the real opencode in real guests, against the
+# scripted model server on the host's loopback, through the model gateway:
+#  1. `agent-test --keep` passes: spawn with a prompt, the agent writes the
+#     file the model asks for and it lands in the session's repository on the
+#     host; stop; `agent-resume --prompt` gives a follow-up whose request
+#     carries the earlier turns (the conversation outlived the VM), and the
+#     second file lands too.
+#  2. The model saw the real key, injected on the host; inside the guest, as
+#     root, no file, process environment or the kernel command line holds it.
+#  3. An upstream answering 500, then one that hangs (the gateway's read
+#     deadline set to 15 s in gateway.json): the agent's screen shows an error
+#     in bounded time.
+#  4. The token budget: a request within it goes through (the agent writes
+#     its file), the one past it is refused and the agent's screen says so.
+#  5. Once stopped, no gateway process and no connection to the model is left.
+source "$AGENT_VM_SOURCE/tests/integration/lib.sh"
+source "$AGENT_VM_SOURCE/tests/integration/agent/model_lib.sh"
+
+start_model_server "$AGENT_VM_SOURCE/tests/model_server/agent_test.json"
+# Fixed usage per answer (120 tokens), so the budget below is exact.
+set_model_mode '.usage={input_tokens:100,output_tokens:20}'
+secret="sk-test-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+printf %s "$secret" >"$TEST_TMP/pat"
+export ANTHROPIC_BASE_URL="$MODEL_URL"
+
+# This test's gateway processes (their command lines name this test's home),
+# and the connections to the model server.
+gateways() { pgrep -f -- "agent-vm gateway .*$AGENT_VM_HOME" | wc -l; }
+model_connections() { ss -Htn state established "( dport = :$MODEL_PORT )" | wc -l; }
+# The agent's screen, and a prompt typed into its TUI.
+screen() { agent-exec "$id" -- tmux capture-pane -p -t agent; }
+type_prompt() {
+  agent-exec "$id" -- tmux send-keys -t agent -l "$1"
+  agent-exec "$id" -- tmux send-keys -t agent Enter
+}
+wait_guest_screen() {
+  local deadline=$((SECONDS + $2))
+  until screen 2>/dev/null | grep -Eq -- "$1"; do
+    [ $SECONDS -lt $deadline ] || { screen >&2 || true; fail "the agent's screen never showed /$1/ within $2s"; }
+    sleep 2
+  done
+  log "ok: the agent's screen shows /$1/"
+}
+since() { echo "$((SECONDS - $1))s"; }
+gw_before=$(gateways)
+
+log "agent-test --keep: two files, across a stop and a resume with a follow-up"
+t0=$SECONDS
+out=$(ANTHROPIC_API_KEY="$secret" agent-test --keep --json) || fail "agent-test failed: $out"
+log "agent-test passed in $(since $t0)"
+for s in $(json '.steps[] | "\(.step | gsub(" "; "-"))=\(.took_ms / 1000 | floor)s"' "$out"); do log "  $s"; done
+id=$(json .id "$out")
+repo=$AGENT_VM_SESSIONS/$id/repo
+expect_eq "the first file, written in the guest, in the host's clone" "agent-vm test: first file" "$(cat "$repo/agent-test-1.txt")"
+expect_eq "the second file" "agent-vm test: second file" "$(cat "$repo/agent-test-2.txt")"
+expect_eq "every request reached the model with the real key" 0 \
+  "$(jq -r --arg k "$secret" 'select(.headers["x-api-key"] != $k) | .path' "$MODEL_LOG" | wc -l)"
+expect_match "the agent asked for a Claude model" '^claude-' "$(model_requests '.tools' | head -1 | jq -r .model)"
+req=$(model_requests '.tools and (.answer | endswith("agent-test-2.txt"))' | head -1)
+[ -n "$req" ] || fail "no request was answered with the second file's write"
+[ "$(jq .message_count <<<"$req")" -ge 5 ] ||
+  fail "the follow-up's request carries $(jq .message_count <<<"$req") messages, not the earlier turns"
+log "ok: the follow-up's request carries $(jq .message_count <<<"$req") messages"
+expect_eq "the first prompt among them" true \
+  "$(jq '[.messages[] | select(.role=="user") | .text | contains("agent-test-1.txt")] | any' <<<"$req")"
+spent=$(list_field "$id" '(.input_tokens + .output_tokens)')
+expect_eq "agent-list counts the model's tokens" "$(( $(model_requests '.mode=="normal"' | wc -l) * 120 ))" "$spent"
+
+log "resume with a budget of one more answer; the model fails with 500 first"
+gw=$AGENT_VM_SESSIONS/.host/$id/gateway.json
+jq '.read_timeout_ms=15000' "$gw" >"$gw.new" && mv "$gw.new" "$gw"
+set_model_mode '.mode="error" | .error={status:500,type:"api_error",message:"Scripted upstream failure"}'
+t0=$SECONDS
+agent-resume "$id" --max-tokens $((spent + 50)) --prompt "Create a third file" -q >/dev/null
+log "ready after $(since $t0)"
+
+# The key goes to grep in a file, so no command line of the check holds it.
+expect_eq "the key in no guest file, environment or command line" "" \
+  "$(agent-exec "$id" --root -i -- sh -c '
+      cat >/run/.pat
+      grep -rlsFf /run/.pat /etc /home /root /run /session /tmp /var /usr/local /opt | grep -v "^/run/.pat$"
+      for p in /proc/[0-9]*; do grep -lsFf /run/.pat "$p/environ" "$p/cmdline"; done
+      grep -lsFf /run/.pat /proc/cmdline
+      rm -f /run/.pat' <"$TEST_TMP/pat")"
+expect_eq "the key on no host command line" 0 "$(cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' '\n' | grep -cFf "$TEST_TMP/pat" || true)"
+
+# opencode retries a 5xx (6 attempts of the main request, backoff up to ~41 s), then shows it.
+wait_guest_screen 'Scripted upstream failure' 900
+log "the 500 shown after $(since $t0)"
+
+log "a model that never answers: the gateway ends each request at its read deadline"
+set_model_mode '.mode="hang"'
+t0=$SECONDS
+type_prompt "Create a fourth file"
+wait_request '.mode=="hang"' 300
+# 504 from the gateway after 15 s, retried like any 5xx: about 6 x 15 s plus the backoff.
+wait_guest_screen '(did not answer|imed out|timeout)' 900
+log "the hang shown after $(since $t0)"
+expect_eq "the gateway logged 504s" true \
+  "$(jq -s '[.[] | select(.status==504)] | length > 0' "$AGENT_VM_SESSIONS/.host/$id/gateway.log")"
+
+log "the budget: one more answer goes through, the next is refused"
+set_model_mode '.mode="normal" | .rules += [{match:"agent-test-3.txt", path:"agent-test-3.txt", content:"within budget\n", final:"Created agent-test-3.txt."}]'
+: >"$MODEL_LOG"
+t0=$SECONDS
+type_prompt "Create a file named agent-test-3.txt containing exactly this line: within budget"
+wait_file "$repo/agent-test-3.txt" "within budget" 600
+log "the file within the budget after $(since $t0)"
+wait_guest_screen '(budget|max-tokens)' 600
+log "the refusal shown after $(since $t0)"
+expect_eq "the model saw only the request within the budget" 1 "$(model_requests '.tools' | wc -l)"
+expect_match "the gateway logged the refusal" '429' \
+  "$(jq -r 'select(.status==429) | .status' "$AGENT_VM_SESSIONS/.host/$id/gateway.log" | head -1)"
+
+agent-stop "$id" >/dev/null
+expect_eq "no gateway process left" "$gw_before" "$(gateways)"
+expect_eq "no connection to the model left" 0 "$(model_connections)"
+agent-vm rm "$id" --force >/dev/null
