@@ -1,7 +1,6 @@
 // agent-logs: a session's serial console.
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/inotify.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -15,6 +14,7 @@
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/file.h"
+#include "util/platform.h"
 #include "util/process.h"
 #include "util/strings.h"
 
@@ -132,10 +132,8 @@ class Logs final : public Command {
 
  private:
   int follow(const std::filesystem::path& log, size_t offset, const sessions::LogTarget& t) {
-    Fd in(::inotify_init1(IN_CLOEXEC));
-    if (!in) throw_errno("inotify_init1");
-    ::inotify_add_watch(in.get(), log.parent_path().c_str(), IN_MODIFY | IN_CREATE);
-    Fd pidfd = t.pid ? open_pidfd(static_cast<pid_t>(*t.pid)) : Fd();
+    Fd in = platform::watch_dir(log.parent_path());
+    Fd exited = t.pid ? platform::exit_watch(static_cast<pid_t>(*t.pid)) : Fd();
     auto drain = [&] {
       Fd f(::open(log.c_str(), O_RDONLY | O_CLOEXEC));
       if (!f) return;
@@ -152,19 +150,17 @@ class Logs final : public Command {
     drain();
     if (!t.pid) return 0;  // not running: nothing more will come
     for (;;) {
-      pollfd fds[2] = {{in.get(), POLLIN, 0}, {pidfd.get(), POLLIN, 0}};
-      int r = ::poll(fds, pidfd ? 2 : 1, -1);
+      pollfd fds[2] = {{in.get(), POLLIN, 0}, {exited.get(), POLLIN, 0}};
+      int r = ::poll(fds, exited ? 2 : 1, -1);
       if (r < 0) {
         if (errno == EINTR) continue;
         throw_errno("poll");
       }
       if (fds[0].revents) {
-        char ev[4096];
-        ssize_t n = ::read(in.get(), ev, sizeof ev);
-        (void)n;
+        platform::read_dir_watch(in.get());
         drain();
       }
-      if (pidfd && fds[1].revents) {
+      if (exited && fds[1].revents) {
         drain();
         return 0;
       }

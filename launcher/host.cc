@@ -8,6 +8,7 @@
 #include "launcher/vm_spec.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/platform.h"
 #include "util/process.h"
 #include "util/strings.h"
 
@@ -51,7 +52,8 @@ QemuInfo inspect_qemu(const std::string& qemu) {
   if (info.major < 5 || (info.major == 5 && info.minor < 2))
     throw Error("QEMU " + info.version + " is too old: microvm with ACPI needs 5.2 or later",
                 "install a newer qemu-system-x86");
-  info.sandbox = run({path->string(), "-sandbox", "on", "-version"}, o).exit_code == 0;
+  info.sandbox = platform::qemu_sandbox_possible() &&
+                 run({path->string(), "-sandbox", "on", "-version"}, o).exit_code == 0;
   return info;
 }
 
@@ -117,11 +119,7 @@ QemuInfo inspect_qemu_cached(const std::filesystem::path& cache_file, const std:
 }
 
 std::optional<unsigned long> host_tsc_khz_cached(const std::filesystem::path& cache_file) {
-  std::string boot_id;
-  try {
-    boot_id = trim(read_file_if_exists("/proc/sys/kernel/random/boot_id").value_or(""));
-  } catch (const std::exception&) {
-  }
+  std::string boot_id = platform::boot_id();
   if (boot_id.empty()) return host_tsc_khz();
   if (auto o = load_cache(cache_file, boot_id)) {
     try {

@@ -1,7 +1,6 @@
 #include "launcher/ports.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,6 +12,7 @@
 #include "util/fd.h"
 #include "util/file.h"
 #include "util/paths.h"
+#include "util/platform.h"
 #include "util/strings.h"
 
 namespace avm::launcher {
@@ -29,61 +29,6 @@ fs::path lock_dir_or_default(const fs::path& d) {
 
 fs::path lock_path(const fs::path& dir, std::uint16_t port) {
   return dir / (std::to_string(port) + ".lock");
-}
-
-// The socket inode listening on `port` (any local address), from /proc/net/tcp{,6}.
-std::optional<unsigned long> listening_inode(std::uint16_t port) {
-  for (const char* file : {"/proc/net/tcp", "/proc/net/tcp6"}) {
-    std::optional<std::string> text;
-    try {
-      text = read_file_if_exists(file);
-    } catch (const Error&) {
-      continue;
-    }
-    if (!text) continue;
-    std::istringstream in(*text);
-    std::string line;
-    std::getline(in, line);  // header
-    while (std::getline(in, line)) {
-      std::istringstream f(line);
-      std::string sl, local, remote, st, queues, tr, retr, uid, timeout, inode;
-      f >> sl >> local >> remote >> st >> queues >> tr >> retr >> uid >> timeout >> inode;
-      auto colon = local.rfind(':');
-      if (colon == std::string::npos || st != "0A") continue;  // 0A = LISTEN
-      if (std::stoul(local.substr(colon + 1), nullptr, 16) != port) continue;
-      return std::stoul(inode);
-    }
-  }
-  return std::nullopt;
-}
-
-// The process holding socket `inode`, as "pid N, name".
-std::string socket_owner(unsigned long inode) {
-  std::string want = "socket:[" + std::to_string(inode) + "]";
-  DIR* proc = ::opendir("/proc");
-  if (!proc) return {};
-  std::string found;
-  while (dirent* e = ::readdir(proc)) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    fs::path fds = fs::path("/proc") / e->d_name / "fd";
-    std::error_code ec;
-    for (auto it = fs::directory_iterator(fds, ec); !ec && it != fs::directory_iterator();
-         it.increment(ec)) {
-      std::error_code ec2;
-      if (fs::read_symlink(it->path(), ec2).string() == want) {
-        std::string comm;
-        try {
-          comm = trim(read_file(fs::path("/proc") / e->d_name / "comm"));
-        } catch (const Error&) {
-        }
-        found = "pid " + std::string(e->d_name) + (comm.empty() ? "" : ", " + comm);
-        break;
-      }
-    }
-    if (!found.empty()) break;
-  }
-  ::closedir(proc);
-  return found;
 }
 
 }  // namespace
@@ -119,10 +64,7 @@ std::string describe_port_user(std::uint16_t port, const fs::path& lock_dir) {
     }
     return who.empty() ? "another agent-vm VM" : who;
   }
-  if (auto inode = listening_inode(port)) {
-    std::string owner = socket_owner(*inode);
-    return owner.empty() ? "another process" : owner;
-  }
+  if (auto owner = platform::tcp_listener(port)) return owner->empty() ? "another process" : *owner;
   return {};
 }
 

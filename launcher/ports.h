@@ -28,7 +28,7 @@ struct PortReservation {
 };
 
 // Who is using a port: an agent-vm session (from its lock file) or another
-// process (from /proc/net/tcp and /proc/*/fd). Empty when unknown.
+// process (platform::tcp_listener). Empty when unknown.
 std::string describe_port_user(std::uint16_t port, const std::filesystem::path& lock_dir);
 
 // The ports handed out when none is asked for.

@@ -1,6 +1,5 @@
 #include "launcher/qemu_process.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 
 #include <cstdlib>
@@ -8,6 +7,7 @@
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/file.h"
+#include "util/platform.h"
 #include "util/process.h"
 #include "util/strings.h"
 
@@ -16,18 +16,6 @@ namespace avm::launcher {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::vector<std::string> cmdline_of(pid_t pid) {
-  std::optional<std::string> raw;
-  try {
-    raw = read_file_if_exists("/proc/" + std::to_string(pid) + "/cmdline");
-  } catch (const Error&) {
-    return {};
-  }
-  if (!raw || raw->empty()) return {};
-  if (raw->back() == '\0') raw->pop_back();
-  return split(*raw, '\0');
-}
 
 bool has_name(const std::vector<std::string>& argv, const std::string& vm_name) {
   for (size_t i = 0; i + 1 < argv.size(); ++i)
@@ -69,19 +57,13 @@ bool is_vm_process(pid_t pid, const std::string& vm_name,
                    std::optional<unsigned long long> start_time) {
   if (pid <= 1 || !proc_alive(pid)) return false;
   if (start_time && *start_time != 0 && proc_start_time(pid) != start_time) return false;
-  return has_name(cmdline_of(pid), vm_name);
+  return has_name(platform::process_argv(pid), vm_name);
 }
 
 std::vector<pid_t> find_vm_processes(const std::string& vm_name) {
   std::vector<pid_t> out;
-  DIR* d = ::opendir("/proc");
-  if (!d) return out;
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-    pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
-    if (proc_alive(pid) && has_name(cmdline_of(pid), vm_name)) out.push_back(pid);
-  }
-  ::closedir(d);
+  for (pid_t pid : platform::process_ids())
+    if (proc_alive(pid) && has_name(platform::process_argv(pid), vm_name)) out.push_back(pid);
   return out;
 }
 

@@ -11,6 +11,7 @@
 
 #include "util/error.h"
 #include "util/file.h"
+#include "util/platform.h"
 
 namespace avm::launcher {
 
@@ -165,12 +166,7 @@ std::optional<unsigned long> host_tsc_khz() {
   // within 2 us of each other: a preemption there would skew it by
   // milliseconds (25% of the window), and a wrong hint is worse than none.
   // The median of three good windows, out of at most twelve tries.
-  std::optional<std::string> cpuinfo;
-  try {
-    cpuinfo = read_file_if_exists("/proc/cpuinfo");
-  } catch (const Error&) {
-  }
-  if (!cpuinfo || cpuinfo->find(" constant_tsc") == std::string::npos) return std::nullopt;
+  if (!platform::constant_tsc()) return std::nullopt;
   auto now_ns = [] {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC_RAW, &ts);

@@ -82,7 +82,8 @@ std::string kernel_cmdline(const VmSpec& spec);
 
 // The host's TSC frequency in kHz: from the kernel's own measurement
 // ("tsc: Detected ... MHz" / "Refined TSC clocksource calibration") when it
-// is readable, else /proc/cpuinfo. nullopt when unknown (not x86, no TSC).
+// is readable, else measured (platform::constant_tsc first). nullopt when unknown
+// (not x86, no constant TSC).
 std::optional<unsigned long> host_tsc_khz();
 
 }  // namespace avm::launcher

@@ -8,6 +8,7 @@
 #include "sessions/meta.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/platform.h"
 #include "util/strings.h"
 #include "util/timestamp.h"
 
@@ -20,13 +21,7 @@ namespace {
 
 std::string self_command() {
   std::string cmd;
-  try {
-    auto raw = read_file_if_exists("/proc/self/cmdline");
-    if (raw) {
-      for (char c : *raw) cmd += c ? c : ' ';
-    }
-  } catch (const Error&) {
-  }
+  for (const auto& arg : platform::process_argv(::getpid())) cmd += (cmd.empty() ? "" : " ") + arg;
   cmd = trim(cmd);
   if (cmd.size() > 200) cmd = cmd.substr(0, 200) + "...";
   return cmd;

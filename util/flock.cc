@@ -1,13 +1,13 @@
 #include "util/flock.h"
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <thread>
 
 #include "util/error.h"
+#include "util/platform.h"
 
 namespace avm {
 
@@ -23,11 +23,7 @@ Fd open_lock_file(const std::filesystem::path& path) {
 
 std::optional<FileLock> FileLock::try_acquire(const std::filesystem::path& path) {
   Fd fd = open_lock_file(path);
-  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EINTR) continue;
-    if (errno == EWOULDBLOCK) return std::nullopt;
-    throw_errno("cannot lock " + path.string());
-  }
+  if (!platform::try_lock_exclusive(fd.get(), path)) return std::nullopt;
   return FileLock(std::move(fd), path);
 }
 

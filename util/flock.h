@@ -1,4 +1,5 @@
-// Advisory whole-file locks (flock). The lock lives as long as the open file
+// Advisory whole-file locks (platform::try_lock_exclusive: flock on Linux).
+// The lock lives as long as the open file
 // description: held by this object, or by a child that inherited the fd.
 #pragma once
 

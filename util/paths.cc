@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "util/error.h"
+#include "util/platform.h"
 
 namespace avm {
 
@@ -34,11 +35,7 @@ fs::path images_dir() { return env_path("AGENT_VM_IMAGES").value_or(agent_vm_hom
 fs::path runtime_dir() { return agent_vm_home() / "run"; }
 fs::path cache_dir() { return agent_vm_home() / "cache"; }
 
-fs::path self_exe() {
-  std::error_code ec;
-  auto p = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? fs::path() : p;
-}
+fs::path self_exe() { return platform::self_exe(); }
 
 fs::path data_dir() {
   if (auto d = env_path("AGENT_VM_DATADIR")) return *d;

@@ -3,9 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,88 +23,17 @@ namespace avm {
 namespace fs = std::filesystem;
 using namespace std::chrono;
 
-namespace {
-
-// Fields of /proc/PID/stat after "pid (comm) "; comm may hold spaces and ')'.
-std::optional<std::vector<std::string>> stat_fields(pid_t pid) {
-  std::optional<std::string> stat;
-  try {
-    stat = read_file_if_exists("/proc/" + std::to_string(pid) + "/stat");
-  } catch (const Error&) {
-    return std::nullopt;  // ESRCH while reading: gone
-  }
-  if (!stat) return std::nullopt;
-  auto close = stat->rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::vector<std::string> fields;
-  std::string cur;
-  for (size_t i = close + 2; i < stat->size(); ++i) {
-    char c = (*stat)[i];
-    if (c == ' ' || c == '\n') {
-      if (!cur.empty()) fields.push_back(std::move(cur));
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  if (!cur.empty()) fields.push_back(std::move(cur));
-  return fields;
-}
-
-}  // namespace
-
-ProcState proc_state(pid_t pid) {
-  if (pid <= 0) return ProcState::Gone;
-  auto f = stat_fields(pid);
-  if (!f || f->empty()) return ProcState::Gone;
-  switch ((*f)[0][0]) {
-    case 'Z':
-    case 'X':
-    case 'x':
-      return ProcState::Zombie;
-    case 'T':
-    case 't':
-      return ProcState::Stopped;
-    default:
-      return ProcState::Running;
-  }
-}
-
-std::optional<unsigned long long> proc_start_time(pid_t pid) {
-  if (pid <= 0) return std::nullopt;
-  auto f = stat_fields(pid);
-  // starttime is field 22 of stat; fields here start at field 3 (state).
-  if (!f || f->size() < 20) return std::nullopt;
-  return std::stoull((*f)[19]);
-}
-
 std::string proc_exe_name(pid_t pid) {
-  std::optional<std::string> cmdline;
-  try {
-    cmdline = read_file_if_exists("/proc/" + std::to_string(pid) + "/cmdline");
-  } catch (const Error&) {
-    return {};
-  }
-  if (!cmdline) return {};
-  return std::string(cmdline->c_str());
-}
-
-Fd open_pidfd(pid_t pid) {
-#ifdef SYS_pidfd_open
-  return Fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-#else
-  (void)pid;
-  errno = ENOSYS;
-  return Fd();
-#endif
+  auto argv = platform::process_argv(pid);
+  return argv.empty() ? std::string() : argv[0];
 }
 
 bool wait_for_exit(pid_t pid, milliseconds timeout) {
   auto deadline = steady_clock::now() + timeout;
-  Fd pfd = open_pidfd(pid);
+  Fd pfd = platform::exit_watch(pid);
   if (!pfd) {
     if (errno == ESRCH) return true;
-    // No pidfd support: poll /proc.
+    // Nothing to wait on here: look at the process table now and then.
     while (proc_alive(pid)) {
       if (steady_clock::now() >= deadline) return false;
       std::this_thread::sleep_for(milliseconds(20));
@@ -120,7 +47,7 @@ bool wait_for_exit(pid_t pid, milliseconds timeout) {
     pollfd p{pfd.get(), POLLIN, 0};
     int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
     if (r > 0) return true;
-    if (r < 0 && errno != EINTR) throw_errno("poll(pidfd)");
+    if (r < 0 && errno != EINTR) throw_errno("poll(exit watch)");
   }
 }
 
@@ -209,7 +136,7 @@ struct ChildPlan {
   const char* cwd;  // nullptr: stay
   int report_fd;    // CLOEXEC pipe to the parent
   int devnull;
-  int max_fd;       // for the close_range fallback
+  int max_fd;       // for walking the fds when cloexec_from cannot
   const SpawnOptions* opts;
 };
 
@@ -243,7 +170,7 @@ struct ChildPlan {
   if (o.stdout_fd >= 0 && o.stdout_fd != 1 && ::dup2(o.stdout_fd, 1) < 0) child_fail(plan.report_fd, errno);
   if (o.stderr_fd >= 0 && o.stderr_fd != 2 && ::dup2(o.stderr_fd, 2) < 0) child_fail(plan.report_fd, errno);
   // Every fd above 2 closes on exec except those listed.
-  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+  if (platform::cloexec_from(3) != 0) {
     for (int fd = 3; fd < plan.max_fd; ++fd) {
       int fl = ::fcntl(fd, F_GETFD);
       if (fl >= 0 && !(fl & FD_CLOEXEC)) ::fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
@@ -254,7 +181,9 @@ struct ChildPlan {
     if (fl >= 0) ::fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
   }
   if (o.umask) ::umask(*o.umask);
-  if (o.no_new_privs && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(plan.report_fd, errno);
+  if (o.no_new_privs) {
+    if (int e = platform::forbid_new_privileges()) child_fail(plan.report_fd, e);
+  }
   if (plan.cwd && ::chdir(plan.cwd) != 0) child_fail(plan.report_fd, errno);
   ::execve(plan.exe, plan.argv, plan.envp);
   child_fail(plan.report_fd, errno);
@@ -341,7 +270,7 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& opts) {
   for (const Fd* f : {&out_r, &err_r, &in_w}) ::fcntl(f->get(), F_SETFL, O_NONBLOCK);
   // Its exit wakes the poll below; it is seen, not reaped, so the pid (and
   // the process group named after it) stays ours until the end.
-  Fd exit_fd = open_pidfd(pid);
+  Fd exit_fd = platform::exit_watch(pid);
 
   RunResult res;
   std::string_view input = opts.input;
@@ -389,7 +318,7 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& opts) {
     };
     if (deadline) until(*deadline);
     if (drain_until) until(*drain_until);
-    if (!exit_fd && !exited) until(now + milliseconds(50));  // no pidfd: look now and then
+    if (!exit_fd && !exited) until(now + milliseconds(50));  // no exit watch: look now and then
     int r = ::poll(fds.data(), fds.size(), static_cast<int>(wait_ms));
     if (r < 0) {
       if (errno == EINTR) continue;

@@ -11,28 +11,27 @@
 #include <vector>
 
 #include "util/fd.h"
+#include "util/platform.h"
 
 namespace avm {
 
-enum class ProcState { Running, Stopped, Zombie, Gone };
-// Reads /proc/PID/stat. A zombie counts as exited: kill(pid, 0) would call it alive.
-ProcState proc_state(pid_t pid);
+// The process table, through util/platform.h (the one place that knows the OS).
+// A zombie counts as exited: kill(pid, 0) would call it alive.
+inline ProcState proc_state(pid_t pid) { return platform::process_state(pid); }
 inline bool proc_alive(pid_t pid) {
   auto s = proc_state(pid);
   return s == ProcState::Running || s == ProcState::Stopped;
 }
-// The process's start time (field 22 of /proc/PID/stat, in clock ticks since
-// boot), to tell a recycled pid from the process we started. nullopt if gone.
-std::optional<unsigned long long> proc_start_time(pid_t pid);
-// argv[0] of the process, from /proc/PID/cmdline; empty if gone.
+// When the process started, to tell a recycled pid from the process we
+// started. nullopt if gone.
+inline std::optional<unsigned long long> proc_start_time(pid_t pid) { return platform::process_start_time(pid); }
+// argv[0] of the process; empty if gone.
 std::string proc_exe_name(pid_t pid);
 
-// Waits until `pid` has exited (gone or zombie), using a pidfd so any
-// process can be awaited, child or not. Returns false on timeout.
+// Waits until `pid` has exited (gone or zombie), any process, child or not:
+// woken by platform::exit_watch, or polling the table where there is none.
+// Returns false on timeout.
 bool wait_for_exit(pid_t pid, std::chrono::milliseconds timeout);
-
-// pidfd_open(2); an invalid Fd when the process is already gone.
-Fd open_pidfd(pid_t pid);
 
 struct RunResult {
   int exit_code = -1;  // 128+N when killed by signal N
@@ -106,7 +105,7 @@ struct SpawnOptions {
   bool no_new_privs = false;     // PR_SET_NO_NEW_PRIVS: exec cannot gain privileges
 };
 
-// A started process: its pid and /proc start time (to tell a recycled pid
+// A started process: its pid and start time (to tell a recycled pid
 // from it later).
 struct ProcessId {
   pid_t pid = -1;
