@@ -21,7 +21,7 @@
 
       # The agent-* links of commands/cli.cc (link_names); each is an app.
       links = [ "agent-spawn" "agent-list" "agent-attach" "agent-stop"
-                "agent-resume" "agent-rm" "agent-logs" "agent-exec" ];
+                "agent-resume" "agent-rm" "agent-logs" "agent-exec" "agent-test" ];
 
       # VERSION from CMakeLists.txt's project() line, as the Debian package takes it.
       projectLine = lib.findFirst (l: lib.hasPrefix "project(agent-vm VERSION " l) ""
