@@ -137,6 +137,7 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
   if (accel.accel == L::Accel::Tcg) host.tsc_khz = driver.tsc_khz();
   host.uid = ::geteuid();
   host.self_exe = self_exe();
+  host.free_page_reporting = free_page_reporting_from_env(std::getenv("AGENT_VM_FREE_PAGE_REPORTING"));
   // A spec QEMU would refuse is refused now, before the run is recorded.
   (void)L::qemu_argv(session_vm_spec(meta, p, host, meta.ssh_port ? meta.ssh_port : L::kFirstPort));
 
