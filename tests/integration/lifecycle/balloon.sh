@@ -15,8 +15,10 @@ qmp_sock="$AGENT_VM_SESSIONS/$id/run/qmp.sock"
 
 expect_eq "QEMU's balloon reports free pages" true \
   "$(agent-vm qmp "$qmp_sock" qom-get '{"path":"/machine/peripheral/balloon","property":"free-page-reporting"}')"
-expect_match "the guest's driver is bound" "virtio[0-9]+" \
-  "$(agent-exec "$id" --root -- sh -c 'ls /sys/bus/virtio/drivers/virtio_balloon/')"
+bound=$(agent-exec "$id" --root -- sh -c 'ls /sys/bus/virtio/drivers/virtio_balloon/ 2>/dev/null' || true)
+[[ "$bound" =~ virtio[0-9]+ ]] ||
+  fail "the guest has not loaded virtio_balloon: the image in $AGENT_VM_IMAGES predates it in the initramfs; rebuild it with 'agent-vm image build'"
+log "ok: the guest's virtio_balloon driver is bound"
 
 rss() { awk '/^Rss:/ {print int($2 / 1024)}' "/proc/$pid/smaps_rollup"; }  # MiB
 before=$(rss)
