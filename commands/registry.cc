@@ -8,6 +8,8 @@ CommandList all_commands() {
   list.push_back(make_list());
   list.push_back(make_attach());
   list.push_back(make_stop());
+  list.push_back(make_pause());
+  list.push_back(make_unpause());
   list.push_back(make_resume());
   list.push_back(make_rm());
   list.push_back(make_logs());

@@ -29,6 +29,9 @@ StopAction StopMachine::enter(State s) {
   state_ = s;
   using K = StopAction::Kind;
   switch (s) {
+    case State::Cont:
+      step("cont");
+      return {K::Cont, Ms(0)};
     case State::Press1:
       step("power button");
       return {K::PowerButton, std::min(p_.repress_after, p_.timeout)};
@@ -53,10 +56,19 @@ StopAction StopMachine::enter(State s) {
   return {K::Fail, Ms(0), 0, StopMethod::Exited, "stop machine entered an invalid state"};
 }
 
-StopAction StopMachine::start() { return enter(p_.force ? State::Quit : State::Press1); }
+StopAction StopMachine::start(bool paused) {
+  if (p_.force) return enter(State::Quit);
+  return enter(paused ? State::Cont : State::Press1);
+}
+
+StopAction StopMachine::on_continued() {
+  if (state_ != State::Cont) return {StopAction::Kind::Continue};
+  return enter(State::Press1);
+}
 
 StopAction StopMachine::on_command_failed(const std::string& why) {
   switch (state_) {
+    case State::Cont:
     case State::Press1:
     case State::Press2:
     case State::Quit: {
@@ -87,6 +99,7 @@ StopAction StopMachine::on_shutdown(bool guest, const std::string& reason) {
 
 StopAction StopMachine::on_exited() {
   switch (state_) {
+    case State::Cont:
     case State::Press1:
     case State::Press2:
     case State::ShutdownSeen:
@@ -109,6 +122,8 @@ StopAction StopMachine::on_exited() {
 
 StopAction StopMachine::on_wait_expired() {
   switch (state_) {
+    case State::Cont:  // cont is answered at once; no wait follows it
+      return enter(State::Press1);
     case State::Press1:
       if (p_.timeout > p_.repress_after) return enter(State::Press2);
       return enter(State::Quit);

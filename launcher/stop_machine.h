@@ -3,9 +3,12 @@
 // out) and answers with the next action. The driver (stop.cc) only performs
 // actions, so every escalation path is unit-tested in microseconds.
 //
-//   power button --(no SHUTDOWN by repress_after)--> power button again
+//   [cont] --> power button --(no SHUTDOWN by repress_after)--> power button again
 //   --(no exit by timeout)--> quit --> SIGTERM --> SIGKILL
 // `force` starts at quit. A guest-initiated SHUTDOWN waits for QEMU's exit.
+// A paused guest (agent-vm pause) cannot see the power button: its vCPUs
+// are stopped. It is continued first, then pressed; quit works on a paused
+// VM as it is, so `force` does not continue it.
 #pragma once
 
 #include <chrono>
@@ -31,6 +34,7 @@ struct StopPolicy {
 
 struct StopAction {
   enum class Kind {
+    Cont,         // send cont (the guest is paused), then call on_continued()
     PowerButton,  // send system_powerdown, then wait
     Quit,         // send quit, then wait
     Signal,       // kill(pid, signal), then wait
@@ -49,7 +53,10 @@ class StopMachine {
  public:
   explicit StopMachine(StopPolicy policy) : p_(policy) {}
 
-  StopAction start();
+  // `paused`: QEMU reported the guest paused before the stop began.
+  StopAction start(bool paused = false);
+  // The Cont action's command was delivered: the guest runs again.
+  StopAction on_continued();
   // The last action's command could not be delivered (QMP gone or hung).
   StopAction on_command_failed(const std::string& why);
   // A SHUTDOWN event arrived (guest: the guest asked for it).
@@ -63,7 +70,7 @@ class StopMachine {
   const std::string& trail() const { return trail_; }
 
  private:
-  enum class State { Idle, Press1, Press2, ShutdownSeen, Quit, Term, Kill, Finished };
+  enum class State { Idle, Cont, Press1, Press2, ShutdownSeen, Quit, Term, Kill, Finished };
   StopAction enter(State s);
   StopAction done(StopMethod m, std::string detail);
   void step(const char* what);

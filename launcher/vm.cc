@@ -322,8 +322,17 @@ StopReport stop_vm(const VmHandle& vm, const StopPolicy& policy, const ProgressF
     return {Waited::Timeout};
   };
 
+  // A paused guest cannot see the power button: the machine continues it first.
+  bool paused = false;
+  if (qmp && !policy.force) {
+    try {
+      paused = qmp->query_status(milliseconds(3000)).status_name == "paused";
+    } catch (const std::exception&) {
+      // The button press below meets the same monitor and escalates.
+    }
+  }
   StopMachine m(policy);
-  StopAction a = m.start();
+  StopAction a = m.start(paused);
   Clock::time_point deadline = Clock::now();
   for (;;) {
     using K = StopAction::Kind;
@@ -333,6 +342,21 @@ StopReport stop_vm(const VmHandle& vm, const StopPolicy& policy, const ProgressF
       case K::Fail:
         throw Error("could not stop QEMU (pid " + std::to_string(vm.pid) + "): " + a.detail,
                     "check the process by hand: ps -p " + std::to_string(vm.pid));
+      case K::Cont:
+        if (!qmp) {
+          a = m.on_command_failed(qmp_error.empty() ? "the monitor is gone" : qmp_error);
+          continue;
+        }
+        try {
+          report("continuing the paused guest");
+          qmp->cont(milliseconds(3000));
+          a = m.on_continued();
+        } catch (const std::exception& e) {
+          qmp.reset();
+          qmp_error = e.what();
+          a = m.on_command_failed(e.what());
+        }
+        continue;
       case K::PowerButton:
       case K::Quit: {
         if (!qmp) {
@@ -387,6 +411,31 @@ StopReport stop_vm(const VmHandle& vm, const StopPolicy& policy, const ProgressF
         break;
     }
   }
+}
+
+std::string set_vm_paused(const VmHandle& vm, bool paused, milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  auto q = qmp::QmpClient::connect(vm.qmp_socket, left(deadline));
+  if (paused)
+    q.stop(left(deadline));
+  else
+    q.cont(left(deadline));
+  return q.query_status(left(deadline)).status_name;
+}
+
+nanoseconds step_guest_clock(const VmHandle& vm, milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  auto g = qmp::QgaClient::connect(vm.qga_socket, left(deadline));
+  g.sync(left(deadline));
+  auto host_ns = [] {
+    return duration_cast<nanoseconds>(system_clock::now().time_since_epoch()).count();
+  };
+  // The guest's answer is taken as of the middle of its round trip.
+  auto before = host_ns();
+  std::int64_t guest = g.get_time(left(deadline));
+  auto after = host_ns();
+  g.set_time(host_ns(), left(deadline));
+  return nanoseconds(guest - (before + (after - before) / 2));
 }
 
 GuestExecResult exec_in_vm(const VmHandle& vm, const std::vector<std::string>& argv,

@@ -114,6 +114,18 @@ struct StopReport {
 // Throws avm::Error if QEMU survives SIGKILL.
 StopReport stop_vm(const VmHandle& vm, const StopPolicy& policy, const ProgressFn& progress = {});
 
+// Pauses (QMP `stop`) or continues (QMP `cont`) the VM's vCPUs through its
+// control monitor; returns query-status' answer afterwards ("paused",
+// "running"). QEMU's own main loop (monitors, network, the share) keeps
+// running while the vCPUs stand still.
+std::string set_vm_paused(const VmHandle& vm, bool paused, std::chrono::milliseconds timeout);
+
+// Steps the guest's wall clock to the host's through the guest agent
+// (guest-get-time, then guest-set-time): a paused guest's clock stood still
+// for as long as it was paused. Returns the guest's clock minus the host's
+// before the step. Throws avm::Error when the guest agent does not answer.
+std::chrono::nanoseconds step_guest_clock(const VmHandle& vm, std::chrono::milliseconds timeout);
+
 // Runs argv in the guest through the guest agent and returns its result.
 struct GuestExecResult {
   int exit_code = -1;

@@ -142,6 +142,7 @@ std::vector<std::string> qemu_argv(const VmSpec& s) {
     add({"-netdev", netdev, "-device", "virtio-net-device,netdev=net0"});
   }
   add({"-device", "virtio-rng-device"});
+  if (s.free_page_reporting) add({"-device", "virtio-balloon-device,id=balloon,free-page-reporting=on"});
 
   add({"-device", "virtio-serial-device",
        "-chardev", "socket,id=qga,path=" + path_opt(s.qga_socket) + ",server=on,wait=off",

@@ -65,6 +65,12 @@ struct VmSpec {
   // behind a command holding the first. Optional.
   std::filesystem::path observe_socket;
 
+  // A virtio balloon with free page reporting: the guest tells QEMU which
+  // of its pages are free (in 2 MiB blocks, once they have stayed free a
+  // moment) and QEMU gives them back to the host, so an idle guest's memory
+  // shrinks to what it uses. The balloon is never inflated.
+  bool free_page_reporting = true;
+
   bool sandbox = true;     // -sandbox on, no spawning, no privilege changes
   // The gateway and the egress proxy are started by QEMU per connection, so
   // spawning stays allowed whenever there is a network.

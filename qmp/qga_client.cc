@@ -174,6 +174,8 @@ std::int64_t QgaClient::get_time(Ms t) {
   throw ProtocolError(std::string("guest-get-time: reply is ") + avm::json::kind_name(v) + ", not an integer");
 }
 
+void QgaClient::set_time(std::int64_t ns, Ms t) { execute("guest-set-time", {{"time", ns}}, t); }
+
 std::optional<std::string> QgaClient::read_file(std::string_view path, Ms timeout, std::size_t max_bytes) {
   auto deadline = Clock::now() + timeout;
   std::int64_t handle;

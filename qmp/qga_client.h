@@ -54,6 +54,9 @@ class QgaClient {
   OsInfo osinfo(Ms timeout = Ms(5000));
   // The guest's wall clock, in nanoseconds since the epoch.
   std::int64_t get_time(Ms timeout = Ms(5000));
+  // guest-set-time: steps the guest's wall clock to `ns` since the epoch
+  // (qemu-ga then writes it to the RTC with hwclock).
+  void set_time(std::int64_t ns, Ms timeout = Ms(5000));
 
   // guest-exec, then guest-exec-status until the process exits or the
   // deadline passes (TimeoutError naming the program and its guest pid; it

@@ -20,6 +20,7 @@
 #include "sessions/env_file.h"
 #include "sessions/journal.h"
 #include "sessions/keys.h"
+#include "sessions/pause.h"
 #include "sessions/session_vm.h"
 #include "sessions/vm_driver.h"
 #include "util/error.h"
@@ -136,6 +137,7 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
   if (accel.accel == L::Accel::Tcg) host.tsc_khz = driver.tsc_khz();
   host.uid = ::geteuid();
   host.self_exe = self_exe();
+  host.free_page_reporting = free_page_reporting_from_env(std::getenv("AGENT_VM_FREE_PAGE_REPORTING"));
   // A spec QEMU would refuse is refused now, before the run is recorded.
   (void)L::qemu_argv(session_vm_spec(meta, p, host, meta.ssh_port ? meta.ssh_port : L::kFirstPort));
 
@@ -521,12 +523,62 @@ SessionStatus status(const SessionStore& store, VmDriver& driver, const std::str
   return s;
 }
 
+PauseResult pause(const SessionStore& store, const std::string& id_or_prefix, bool paused) {
+  return pause(store, id_or_prefix, paused, default_driver());
+}
+
+PauseResult pause(const SessionStore& store, const std::string& id_or_prefix, bool paused, VmDriver& driver) {
+  std::string id = store.resolve(id_or_prefix);
+  // Under the lock: a stop or resume running now finishes first.
+  SessionLock lock = store.lock(id);
+  SessionInfo info;
+  info.id = id;
+  info.dir = store.dir(id);
+  try {
+    info.meta = store.load(id);
+  } catch (const Error& e) {
+    info.state = SessionInfo::State::Corrupt;
+    info.problem = e.what();
+  }
+  // QEMU alone is asked: a paused guest's agent would not answer.
+  SessionStatus now = observe(driver, info, milliseconds(3000), false);
+  PauseDecision d = decide_pause(paused ? PauseWant::Pause : PauseWant::Unpause, now);
+  PauseResult out;
+  out.id = id;
+  out.status = now.status;
+  if (d.kind == PauseDecision::Kind::Refuse) throw Error(d.message, d.hint);
+  if (d.kind == PauseDecision::Kind::AlreadyThere) {
+    out.message = d.message;
+    return out;
+  }
+  L::VmHandle vm = vm_handle(*info.meta, store.paths(id));
+  out.status = driver.set_paused(vm, paused);
+  out.changed = true;
+  if (!paused) {
+    try {
+      out.clock_offset = driver.step_guest_clock(vm, kClockStepTimeout);
+    } catch (const std::exception& e) {
+      out.clock_error = e.what();
+    }
+  }
+  return out;
+}
+
 namespace {
 
 Meta load_running(VmDriver& driver, const SessionStore& store, const std::string& id) {
   Meta meta = store.load(id);
-  if (!vm_running(driver, meta, store.paths(id)))
+  SessionPaths p = store.paths(id);
+  if (!vm_running(driver, meta, p))
     throw Error("session " + id + " is not running", "start it with 'agent-resume " + id + "'");
+  // A paused guest answers neither the guest agent nor sshd: say so now
+  // rather than after their timeouts. A monitor that does not answer here
+  // is left to the caller's own deadline.
+  L::ObserveOptions oo;
+  oo.timeout = milliseconds(2000);
+  oo.guest = false;
+  if (driver.observe(vm_handle(meta, p), oo).qmp_status == "paused")
+    throw Error("session " + id + " is paused", "continue it with 'agent-vm unpause " + id + "'");
   return meta;
 }
 

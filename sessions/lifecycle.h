@@ -111,6 +111,26 @@ StopResult stop(const SessionStore& store, const std::string& id_or_prefix,
 StopResult stop(const SessionStore& store, const std::string& id_or_prefix,
                 const launcher::StopPolicy& policy, Progress& progress, VmDriver& driver);
 
+// Pauses a running session's VM (QMP stop: its vCPUs stand still, its RAM
+// stays; QEMU's main loop keeps the monitors, network and share) or
+// continues a paused one (QMP cont), then steps the guest's clock to the
+// host's through the guest agent (it stood still while paused). Asking for
+// the state it is in does nothing (`changed` false, `message` says so); a
+// session with no live, answering QEMU is refused (sessions/pause.h).
+struct PauseResult {
+  std::string id;
+  bool changed = false;
+  std::string status;   // QEMU's status afterwards ("paused", "running")
+  std::string message;  // when nothing changed: why
+  // unpause only: the guest's clock minus the host's before it was stepped,
+  // or why it could not be stepped.
+  std::optional<std::chrono::nanoseconds> clock_offset;
+  std::string clock_error;
+};
+inline constexpr std::chrono::milliseconds kClockStepTimeout{10000};
+PauseResult pause(const SessionStore& store, const std::string& id_or_prefix, bool paused);
+PauseResult pause(const SessionStore& store, const std::string& id_or_prefix, bool paused, VmDriver& driver);
+
 // Removes a session. A running one is refused unless `force` (then it is
 // stopped with quit first). Works on sessions with a corrupt meta.json.
 void remove(const SessionStore& store, const std::string& id_or_prefix, bool force,

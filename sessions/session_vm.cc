@@ -49,10 +49,18 @@ L::VmSpec session_vm_spec(const Meta& m, const SessionPaths& p, const HostFacts&
   spec.console_log = p.console_log();
   spec.pid_file = p.qemu_pid();
   spec.sandbox = host.qemu_sandbox;
+  spec.free_page_reporting = host.free_page_reporting;
   // The gateway (and under restricted networking the egress proxy) is
   // started per connection: QEMU must be allowed to spawn it.
   spec.sandbox_allow_spawn = net != L::NetMode::Off;
   return spec;
+}
+
+bool free_page_reporting_from_env(const char* value) {
+  std::string v = value ? value : "";
+  if (v.empty() || v == "on" || v == "1") return true;
+  if (v == "off" || v == "0") return false;
+  throw Error("AGENT_VM_FREE_PAGE_REPORTING is '" + v + "'", "set it to on or off, or unset it");
 }
 
 L::VmHandle vm_handle(const Meta& m, const SessionPaths& p) {

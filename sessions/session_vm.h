@@ -34,7 +34,14 @@ struct HostFacts {
   std::optional<unsigned long> tsc_khz;  // used under TCG only
   unsigned uid = 0;                     // who runs QEMU: decides the share model
   std::filesystem::path self_exe;       // this program, for the per-connection helpers
+  // The guest returns its free memory to the host (virtio-balloon free page
+  // reporting); AGENT_VM_FREE_PAGE_REPORTING=off turns it off.
+  bool free_page_reporting = true;
 };
+
+// AGENT_VM_FREE_PAGE_REPORTING's value: unset, empty, "on" or "1" is on;
+// "off" or "0" is off; anything else is an avm::Error naming the choices.
+bool free_page_reporting_from_env(const char* value);
 
 // The spec that boots session `m` from folder `p` with SSH on `ssh_port`.
 launcher::VmSpec session_vm_spec(const Meta& m, const SessionPaths& p, const HostFacts& host,

@@ -49,6 +49,12 @@ class RealDriver final : public VmDriver {
   L::StopReport stop(const L::VmHandle& vm, const L::StopPolicy& policy, const L::ProgressFn& progress) override {
     return L::stop_vm(vm, policy, progress);
   }
+  std::string set_paused(const L::VmHandle& vm, bool paused) override {
+    return L::set_vm_paused(vm, paused, std::chrono::milliseconds(5000));
+  }
+  std::chrono::nanoseconds step_guest_clock(const L::VmHandle& vm, std::chrono::milliseconds timeout) override {
+    return L::step_guest_clock(vm, timeout);
+  }
   L::GuestExecResult exec(const L::VmHandle& vm, const std::vector<std::string>& argv,
                           std::chrono::milliseconds timeout, std::string_view input) override {
     return L::exec_in_vm(vm, argv, timeout, input);

@@ -53,6 +53,11 @@ class VmDriver {
   virtual launcher::VmObservation observe(const launcher::VmHandle& vm, const launcher::ObserveOptions& opts) = 0;
   virtual launcher::StopReport stop(const launcher::VmHandle& vm, const launcher::StopPolicy& policy,
                                     const launcher::ProgressFn& progress) = 0;
+  // QMP stop / cont; returns QEMU's status afterwards.
+  virtual std::string set_paused(const launcher::VmHandle& vm, bool paused) = 0;
+  // Steps the guest's clock to the host's; returns guest minus host before.
+  virtual std::chrono::nanoseconds step_guest_clock(const launcher::VmHandle& vm,
+                                                    std::chrono::milliseconds timeout) = 0;
   virtual launcher::GuestExecResult exec(const launcher::VmHandle& vm, const std::vector<std::string>& argv,
                                          std::chrono::milliseconds timeout, std::string_view input) = 0;
   // QEMU processes named `vm_name`, whatever meta.json says.

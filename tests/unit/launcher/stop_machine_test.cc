@@ -125,3 +125,43 @@ TEST_CASE("a timeout shorter than the re-press delay skips the second press", "[
   CHECK(a.wait == 5s);
   CHECK(m.on_wait_expired().kind == K::Quit);
 }
+
+TEST_CASE("a paused guest is continued before the power button, which it could not see paused", "[stop]") {
+  StopMachine m(policy());
+  auto a = m.start(true);
+  CHECK(a.kind == K::Cont);
+  a = m.on_continued();
+  CHECK(a.kind == K::PowerButton);
+  CHECK(a.wait == 15s);
+  m.on_shutdown(true, "guest-shutdown");
+  a = m.on_exited();
+  CHECK(a.method == StopMethod::GuestPoweroff);
+  CHECK(m.trail() == "cont, power button");
+}
+
+TEST_CASE("a paused guest whose cont fails goes to signals, and --force quits it paused", "[stop]") {
+  SECTION("cont not delivered") {
+    StopMachine m(policy());
+    m.start(true);
+    auto a = m.on_command_failed("the monitor does not answer");
+    CHECK(a.kind == K::Signal);
+    CHECK(a.signal == SIGTERM);
+    CHECK(a.detail == "the monitor does not answer");
+    CHECK(m.trail() == "cont, SIGTERM");
+  }
+  SECTION("forced: quit works on a paused VM as it is") {
+    StopPolicy p = policy();
+    p.force = true;
+    StopMachine m(p);
+    auto a = m.start(true);
+    CHECK(a.kind == K::Quit);
+    a = m.on_exited();
+    CHECK(a.method == StopMethod::Quit);
+    CHECK(m.trail() == "quit");
+  }
+  SECTION("a running guest is not continued") {
+    StopMachine m(policy());
+    CHECK(m.start(false).kind == K::PowerButton);
+    CHECK(m.on_continued().kind == K::Continue);
+  }
+}

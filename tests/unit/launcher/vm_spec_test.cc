@@ -205,3 +205,13 @@ TEST_CASE("the TSC measurement is exact or absent on a busy host", "[vm_spec]") 
     CHECK(std::labs(static_cast<long>(k) - static_cast<long>(*quiet)) < static_cast<long>(*quiet / 200));
   }
 }
+
+TEST_CASE("the guest gives its free memory back through a balloon with free page reporting", "[vm_spec]") {
+  auto a = qemu_argv(sample());
+  CHECK(contains(a, "virtio-balloon-device,id=balloon,free-page-reporting=on"));
+  auto s = sample();
+  s.free_page_reporting = false;
+  auto b = qemu_argv(s);
+  CHECK_FALSE(std::any_of(b.begin(), b.end(), [](const std::string& x) { return x.find("balloon") != std::string::npos; }));
+  CHECK(b.size() + 2 == a.size());
+}

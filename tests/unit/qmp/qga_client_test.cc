@@ -250,3 +250,25 @@ TEST_CASE("read_file opens, reads to EOF, closes: a missing file is nullopt", "[
   CHECK_FALSE(qga.read_file("/nope", 5s).has_value());
   CHECK(server.finish() == "");
 }
+
+TEST_CASE("guest-set-time sends the time in nanoseconds, and a refusal names the command", "[qga_client]") {
+  json::object seen;
+  FakeServer server([&](FakeConn& c) {
+    sync_up(c);
+    auto req = c.expect("guest-set-time");
+    seen = req;
+    c.reply(req, json::object{}, "\n");
+    c.error_reply(c.expect("guest-set-time"), "GenericError", "hwclock failed to set hardware clock to system time");
+  });
+  auto qga = QgaClient::connect(server.socket(), 5s);
+  qga.set_time(1'795'983'733'465'427'746);
+  CHECK(seen.at("arguments").at("time").as_int64() == 1'795'983'733'465'427'746);
+  try {
+    qga.set_time(1);
+    FAIL("the second set-time is refused");
+  } catch (const CommandError& e) {
+    CHECK(e.command() == "guest-set-time");
+    CHECK_THAT(e.what(), Catch::Contains("hwclock"));
+  }
+  CHECK(server.finish() == "");
+}

@@ -43,6 +43,9 @@ class FakeDriver final : public VmDriver {
   std::vector<L::VmSpec> booted;     // every spec QEMU was started with
   L::StopMethod stop_method = L::StopMethod::GuestPoweroff;
   std::vector<std::vector<std::string>> execs;
+  std::vector<bool> pauses;  // every set_paused, in order
+  int clock_steps = 0;
+  bool clock_error = false;  // the guest agent does not answer after cont
 
   FakeVm& vm(const std::string& id) {
     std::lock_guard g(mu_);
@@ -145,6 +148,19 @@ class FakeDriver final : public VmDriver {
     vms_.at(h.name).alive = false;
     L::StopMethod m = policy.force ? L::StopMethod::Quit : stop_method;
     return {m, std::string("stopped by ") + L::to_string(m), "power button", 1200ms};
+  }
+  std::string set_paused(const L::VmHandle& h, bool paused) override {
+    std::lock_guard g(mu_);
+    FakeVm& v = vms_.at(h.name);
+    v.seen.qmp_status = paused ? "paused" : "running";
+    pauses.push_back(paused);
+    return v.seen.qmp_status;
+  }
+  std::chrono::nanoseconds step_guest_clock(const L::VmHandle&, std::chrono::milliseconds) override {
+    std::lock_guard g(mu_);
+    if (clock_error) throw avm::Error("the guest agent did not answer within 10s", "");
+    ++clock_steps;
+    return -std::chrono::seconds(30);
   }
   L::GuestExecResult exec(const L::VmHandle&, const std::vector<std::string>& argv, std::chrono::milliseconds,
                           std::string_view) override {
@@ -516,4 +532,59 @@ TEST_CASE("resume refuses a running session, and remove refuses it unless forced
   avm::sessions::remove(w.store, "r1", true, w.progress, w.driver);
   CHECK(w.driver.find_vm_processes("agent-vm-r1").empty());
   CHECK(w.nothing_left_of("r1"));
+}
+
+TEST_CASE("pause and unpause: stop and cont once each, the clock stepped after cont", "[lifecycle]") {
+  World w;
+  w.spawn("p1");
+  PauseResult r = avm::sessions::pause(w.store, "p1", true, w.driver);
+  CHECK(r.changed);
+  CHECK(r.status == "paused");
+  CHECK_FALSE(r.clock_offset);
+  CHECK(w.status("p1").state == SessionState::Paused);
+  // Once more: nothing to do, nothing sent.
+  r = avm::sessions::pause(w.store, "p1", true, w.driver);
+  CHECK_FALSE(r.changed);
+  CHECK(r.message == "p1 is already paused; nothing to do");
+  CHECK(w.driver.pauses == std::vector<bool>{true});
+  // exec meets a paused guest: refused at once, naming the fix.
+  ExecRequest req;
+  req.argv = {"true"};
+  CHECK(error_of([&] { avm::sessions::exec(w.store, "p1", req, w.driver); }) ==
+        "session p1 is paused | continue it with 'agent-vm unpause p1'");
+  CHECK(w.driver.execs.empty());
+  r = avm::sessions::pause(w.store, "p1", false, w.driver);
+  CHECK(r.changed);
+  CHECK(r.status == "running");
+  REQUIRE(r.clock_offset);
+  CHECK(*r.clock_offset == -std::chrono::seconds(30));
+  CHECK(w.driver.clock_steps == 1);
+  r = avm::sessions::pause(w.store, "p1", false, w.driver);
+  CHECK_FALSE(r.changed);
+  CHECK(r.message == "p1 is running, not paused; nothing to do");
+  CHECK(w.driver.pauses == std::vector<bool>{true, false});
+  CHECK(avm::sessions::exec(w.store, "p1", req, w.driver).exit_code == 0);
+}
+
+TEST_CASE("unpause succeeds when the clock cannot be stepped, and says why", "[lifecycle]") {
+  World w;
+  w.spawn("p2");
+  avm::sessions::pause(w.store, "p2", true, w.driver);
+  w.driver.clock_error = true;
+  PauseResult r = avm::sessions::pause(w.store, "p2", false, w.driver);
+  CHECK(r.changed);
+  CHECK(r.status == "running");
+  CHECK_FALSE(r.clock_offset);
+  CHECK(r.clock_error == "the guest agent did not answer within 10s");
+}
+
+TEST_CASE("pause refuses a stopped session and names agent-resume", "[lifecycle]") {
+  World w;
+  w.spawn("p3");
+  w.stop("p3");
+  CHECK(error_of([&] { avm::sessions::pause(w.store, "p3", true, w.driver); }) ==
+        "session p3 is not running (stopped) | start it with 'agent-resume p3'");
+  CHECK(error_of([&] { avm::sessions::pause(w.store, "p3", false, w.driver); }) ==
+        "session p3 is not running (stopped) | start it with 'agent-resume p3'");
+  CHECK(w.driver.pauses.empty());
 }

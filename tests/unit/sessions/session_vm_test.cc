@@ -111,3 +111,24 @@ TEST_CASE("a running session's handle comes from meta.json", "[session_vm]") {
   stopped.qemu_start_time.reset();
   CHECK(vm_handle(stopped, p).pid == -1);
 }
+
+TEST_CASE("free page reporting is on unless AGENT_VM_FREE_PAGE_REPORTING turns it off", "[session_vm]") {
+  SessionPaths p("/s/k3f9ab");
+  HostFacts h = sample_host();
+  CHECK(session_vm_spec(sample_meta(), p, h, 2231).free_page_reporting);
+  h.free_page_reporting = false;
+  CHECK_FALSE(session_vm_spec(sample_meta(), p, h, 2231).free_page_reporting);
+  CHECK(free_page_reporting_from_env(nullptr));
+  CHECK(free_page_reporting_from_env(""));
+  CHECK(free_page_reporting_from_env("on"));
+  CHECK(free_page_reporting_from_env("1"));
+  CHECK_FALSE(free_page_reporting_from_env("off"));
+  CHECK_FALSE(free_page_reporting_from_env("0"));
+  try {
+    free_page_reporting_from_env("no");
+    FAIL("'no' is refused");
+  } catch (const avm::Error& e) {
+    CHECK(std::string(e.what()) == "AGENT_VM_FREE_PAGE_REPORTING is 'no'");
+    CHECK(e.hint() == "set it to on or off, or unset it");
+  }
+}
