@@ -8,7 +8,9 @@ asks for `stream: true`, else one JSON body) by playing a script:
   - a request whose last message carries a tool_result gets the final text;
   - otherwise the newest user text is matched against the script's rules: the
     first rule whose `match` it contains answers with a `tool_use` of `write`
-    ({"filePath", "content"}); no rule matching gets a plain text.
+    ({"filePath", "content"}); no rule matching gets a plain text. (A turn cut
+    short by a stop leaves its tool_result beside the next instruction in one
+    message: a rule matching that instruction answers it.)
 
 The script is a JSON file, read afresh on every request so a test can change
 the mode between requests:
@@ -64,6 +66,14 @@ def message_text(content):
     return "\n".join(parts)
 
 
+def user_text(content):
+    """A message's own text: strings and text blocks only."""
+    if isinstance(content, str):
+        return content
+    return "\n".join(b.get("text", "") for b in content or []
+                     if isinstance(b, dict) and b.get("type") == "text")
+
+
 def has_tool_result(message):
     content = message.get("content")
     return isinstance(content, list) and any(
@@ -87,7 +97,12 @@ def decide(script, body):
     if not body.get("tools"):
         return ("text", script.get("title", "Scripted session"))
     last = messages[-1] if messages else {}
-    if last.get("role") == "user" and has_tool_result(last):
+    # The newest instruction: the last user message's own text, tool results
+    # left out. A turn cut short by a stop leaves its tool_result in the same
+    # message as the next instruction; the instruction wins then.
+    asked = user_text(last.get("content")) if last.get("role") == "user" else ""
+    rule = next((r for r in script.get("rules", []) if r.get("match", "") in asked), None) if asked else None
+    if last.get("role") == "user" and has_tool_result(last) and rule is None:
         # The final text of the rule whose file was just written.
         final = script.get("final", "Done.")
         for m in reversed(messages):
@@ -99,15 +114,13 @@ def decide(script, body):
                         break
                 break
         return ("text", final)
-    prompt = message_text(last.get("content")) if last.get("role") == "user" else ""
-    for rule in script.get("rules", []):
-        if rule.get("match", "") in prompt:
-            path = rule["path"]
-            if not os.path.isabs(path):
-                cwd = working_directory(body)
-                if cwd:
-                    path = os.path.join(cwd, path)
-            return ("write", path, rule.get("content", ""))
+    if rule is not None:
+        path = rule["path"]
+        if not os.path.isabs(path):
+            cwd = working_directory(body)
+            if cwd:
+                path = os.path.join(cwd, path)
+        return ("write", path, rule.get("content", ""))
     return ("text", script.get("text", "Nothing to do."))
 
 

@@ -59,7 +59,9 @@ expect_eq "every request reached the model with the real key" 0 \
 expect_match "the agent asked for a Claude model" '^claude-' "$(model_requests '.tools' | head -1 | jq -r .model)"
 req=$(model_requests '.tools and (.answer | endswith("agent-test-2.txt"))' | head -1)
 [ -n "$req" ] || fail "no request was answered with the second file's write"
-[ "$(jq .message_count <<<"$req")" -ge 5 ] ||
+# At least prompt, tool_use, tool_result: 3 when the stop cut the first turn
+# short (its tool_result then shares a message with the follow-up), else 5.
+[ "$(jq .message_count <<<"$req")" -ge 3 ] ||
   fail "the follow-up's request carries $(jq .message_count <<<"$req") messages, not the earlier turns"
 log "ok: the follow-up's request carries $(jq .message_count <<<"$req") messages"
 expect_eq "the first prompt among them" true \
