@@ -5,6 +5,7 @@
 #include <git2.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
 #include <cmath>
@@ -121,7 +122,7 @@ class AgentTest final : public Command {
         "smoke test of the whole product; with ANTHROPIC_BASE_URL at a scripted model\n"
         "server on 127.0.0.1 (tests/model_server) it is a deterministic test.");
     app.add_option("--timeout", timeout_s_,
-                   "Seconds to wait for each file, and for each boot (default: 900)")
+                   "Seconds to wait for each file once its VM is up (default: 900)")
         ->type_name("SECONDS");
     app.add_option("--image", image_, "Guest image (default: default)")->type_name("IMAGE");
     app.add_flag("--keep", keep_, "Leave the session and the repository for inspection");
@@ -246,7 +247,9 @@ class AgentTest final : public Command {
   sessions::StartOptions start_options() const {
     sessions::StartOptions o;
     if (!image_.empty()) o.image = image_;
-    o.boot_timeout = std::chrono::seconds(timeout_s_);
+    // A boot gets at least spawn's own allowance, whatever --timeout says.
+    o.boot_timeout = std::max<std::chrono::milliseconds>(sessions::kDefaultBootTimeout,
+                                                         std::chrono::seconds(timeout_s_));
     return o;
   }
 
