@@ -26,7 +26,7 @@ export ANTHROPIC_BASE_URL="$MODEL_URL"
 
 # This test's gateway processes (their command lines name this test's home),
 # and the connections to the model server.
-gateways() { pgrep -f -- "agent-vm gateway .*$AGENT_VM_HOME" | wc -l; }
+gateways() { { pgrep -f -- "agent-vm gateway .*$AGENT_VM_HOME" || true; } | wc -l; }
 model_connections() { ss -Htn state established "( dport = :$MODEL_PORT )" | wc -l; }
 # The agent's screen, and a prompt typed into its TUI.
 screen() { agent-exec "$id" -- tmux capture-pane -p -t agent; }
