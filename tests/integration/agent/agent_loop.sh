@@ -43,6 +43,20 @@ wait_guest_screen() {
   log "ok: the agent's screen shows /$1/"
 }
 since() { echo "$((SECONDS - $1))s"; }
+# The agent's turn is over, retries included: opencode's server (guest-local
+# 127.0.0.1:4096, where a resume with a follow-up starts it) reports no
+# session busy or retrying. (Its screen shows an error while it still retries.)
+turn_over() {
+  [ "$(agent-exec "$id" -- curl -sf -m 10 http://127.0.0.1:4096/session/status 2>/dev/null |
+       jq '[.[] | select(.type != "idle")] | length' 2>/dev/null)" = 0 ]
+}
+wait_turn_over() {
+  local deadline=$((SECONDS + $1))
+  until turn_over; do
+    [ $SECONDS -lt $deadline ] || { screen >&2 || true; fail "the agent's turn did not end within $1s"; }
+    sleep 2
+  done
+}
 gw_before=$(gateways)
 
 log "agent-test --keep: two files, across a stop and a resume with a follow-up"
@@ -88,17 +102,22 @@ expect_eq "the key in no guest file, environment or command line" "" \
 expect_eq "the key on no host command line" 0 "$(cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' '\n' | grep -cFf "$TEST_TMP/pat" || true)"
 
 # opencode retries a 5xx (6 attempts of the main request, backoff up to ~41 s), then shows it.
-wait_guest_screen 'Scripted upstream failure' 900
-log "the 500 shown after $(since $t0)"
+wait_request '.mode=="error"' 900
+wait_turn_over 900
+wait_guest_screen 'Scripted upstream failure' 60
+log "the 500 shown, retries over, after $(since $t0)"
+expect_match "the main request was retried a bounded number of times" '^[2-9]$' "$(model_requests '.tools' | wc -l)"
 
 log "a model that never answers: the gateway ends each request at its read deadline"
 set_model_mode '.mode="hang"'
+: >"$MODEL_LOG"
 t0=$SECONDS
 type_prompt "Create a fourth file"
 wait_request '.mode=="hang"' 300
 # 504 from the gateway after 15 s, retried like any 5xx: about 6 x 15 s plus the backoff.
-wait_guest_screen '(did not answer|imed out|timeout)' 900
-log "the hang shown after $(since $t0)"
+wait_turn_over 900
+wait_guest_screen '(did not answer|imed out|timeout)' 60
+log "the hang shown, retries over, after $(since $t0)"
 expect_eq "the gateway logged 504s" true \
   "$(jq -s '[.[] | select(.status==504)] | length > 0' "$AGENT_VM_SESSIONS/.host/$id/gateway.log")"
 
@@ -109,8 +128,9 @@ t0=$SECONDS
 type_prompt "Create a file named agent-test-3.txt containing exactly this line: within budget"
 wait_file "$repo/agent-test-3.txt" "within budget" 600
 log "the file within the budget after $(since $t0)"
-wait_guest_screen '(budget|max-tokens)' 600
-log "the refusal shown after $(since $t0)"
+wait_turn_over 600
+wait_guest_screen '(budget|max-tokens)' 60
+log "the refusal shown, retries over, after $(since $t0)"
 expect_eq "the model saw only the request within the budget" 1 "$(model_requests '.tools' | wc -l)"
 expect_match "the gateway logged the refusal" '429' \
   "$(jq -r 'select(.status==429) | .status' "$AGENT_VM_SESSIONS/.host/$id/gateway.log" | head -1)"
