@@ -87,6 +87,7 @@ log "resume with a budget of one more answer; the model fails with 500 first"
 gw=$AGENT_VM_SESSIONS/.host/$id/gateway.json
 jq '.read_timeout_ms=15000' "$gw" >"$gw.new" && mv "$gw.new" "$gw"
 set_model_mode '.mode="error" | .error={status:500,type:"api_error",message:"Scripted upstream failure"}'
+: >"$MODEL_LOG"
 t0=$SECONDS
 agent-resume "$id" --max-tokens $((spent + 50)) --prompt "Create a third file" -q >/dev/null
 log "ready after $(since $t0)"
