@@ -502,13 +502,9 @@ std::vector<SessionStatus> list(const SessionStore& store, VmDriver& driver, mil
   return out;
 }
 
-SessionStatus status(const SessionStore& store, const std::string& id_or_prefix, milliseconds timeout) {
-  return status(store, default_driver(), id_or_prefix, timeout);
-}
-
-SessionStatus status(const SessionStore& store, VmDriver& driver, const std::string& id_or_prefix,
-                     milliseconds timeout) {
-  std::string id = store.resolve(id_or_prefix);
+namespace {
+// One session as status and pause read it: its meta.json, or why it cannot be read.
+SessionInfo load_info(const SessionStore& store, const std::string& id) {
   SessionInfo info;
   info.id = id;
   info.dir = store.dir(id);
@@ -518,6 +514,18 @@ SessionStatus status(const SessionStore& store, VmDriver& driver, const std::str
     info.state = SessionInfo::State::Corrupt;
     info.problem = e.what();
   }
+  return info;
+}
+}  // namespace
+
+SessionStatus status(const SessionStore& store, const std::string& id_or_prefix, milliseconds timeout) {
+  return status(store, default_driver(), id_or_prefix, timeout);
+}
+
+SessionStatus status(const SessionStore& store, VmDriver& driver, const std::string& id_or_prefix,
+                     milliseconds timeout) {
+  std::string id = store.resolve(id_or_prefix);
+  SessionInfo info = load_info(store, id);
   SessionStatus s = observe(driver, info, timeout);
   s.age_seconds = age_of(s.created);
   return s;
@@ -531,15 +539,7 @@ PauseResult pause(const SessionStore& store, const std::string& id_or_prefix, bo
   std::string id = store.resolve(id_or_prefix);
   // Under the lock: a stop or resume running now finishes first.
   SessionLock lock = store.lock(id);
-  SessionInfo info;
-  info.id = id;
-  info.dir = store.dir(id);
-  try {
-    info.meta = store.load(id);
-  } catch (const Error& e) {
-    info.state = SessionInfo::State::Corrupt;
-    info.problem = e.what();
-  }
+  SessionInfo info = load_info(store, id);
   // QEMU alone is asked: a paused guest's agent would not answer.
   SessionStatus now = observe(driver, info, milliseconds(3000), false);
   PauseDecision d = decide_pause(paused ? PauseWant::Pause : PauseWant::Unpause, now);
