@@ -54,7 +54,8 @@ in_root() {
 
 log "package"
 t0=$SECONDS
-deb=$("$AGENT_VM_SOURCE/scripts/package" --build-dir "${AGENT_VM_PACKAGE_BUILD:-$TEST_TMP/build-deb}" \
+# The agent-vm under test (this build tree's), not a second build of it.
+deb=$("$AGENT_VM_SOURCE/scripts/package" --from-build "$AGENT_VM_PACKAGE_FROM_BUILD" \
         --out "$TEST_TMP/out" 2>"$TEST_TMP/package.log") \
   || { tail -30 "$TEST_TMP/package.log" >&2; fail "scripts/package failed"; }
 log "ok: built $(basename "$deb") in $((SECONDS - t0)) s"
