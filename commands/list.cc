@@ -64,7 +64,11 @@ class List final : public Command {
         "to query-status (running, paused, ...) when its process lives; stopped or\n"
         "crashed when it does not; unresponsive when its monitor does not answer;\n"
         "failed when spawn or resume could not boot it; corrupt when meta.json cannot\n"
-        "be read. GUEST is the guest agent (QGA), AGENT the agent's tmux session.\n"
+        "be read. GUEST is the guest agent (QGA), AGENT the agent's tmux session:\n"
+        "by default both come from QEMU alone, which reports whether the guest holds\n"
+        "each one's virtio-serial port open (up/down; running, or exited once the agent\n"
+        "closed its port); --deep asks the guest agent itself (a round trip the guest's\n"
+        "vCPU must answer: slow with many idle TCG guests on few cores).\n"
         "TOKENS is what the model gateway counted so far (input+output), with the\n"
         "budget after a '/' when there is one.\n"
         "VMs are asked concurrently, each within --timeout, so one hung VM cannot\n"
@@ -73,9 +77,10 @@ class List final : public Command {
     app.add_flag("--json", json_, "Print a JSON array with the same facts");
     app.add_option("--timeout", timeout_ms_, "Milliseconds each VM gets to answer (default: 3000)");
     app.add_flag("-q,--quiet", quiet_, "Print only the ids");
-    app.add_flag("--no-guest", no_guest_,
-                 "Ask only QEMU, not the guest agent: GUEST and AGENT show '-'. Faster with many\n"
-                 "VMs under TCG, where each guest must be scheduled to answer");
+    app.add_flag("--deep", deep_,
+                 "Also ask the guest agent: it must answer guest-sync, and the agent's unit must\n"
+                 "have a live process (GUEST: up or no answer). Slower: each guest must be\n"
+                 "scheduled to answer");
     app.footer(
         "COLUMNS\n"
         "  ID  STATUS  GUEST  AGENT  SSH (port on 127.0.0.1)  TOKENS  REPO@REF  AGE\n"
@@ -87,7 +92,7 @@ class List final : public Command {
 
   int run() override {
     auto store = open_store();
-    auto all = sessions::list(store, std::chrono::milliseconds(timeout_ms_), !no_guest_);
+    auto all = sessions::list(store, std::chrono::milliseconds(timeout_ms_), deep_);
     if (json_) {
       boost::json::array a;
       for (const auto& s : all) a.push_back(to_json(s, traps_of(store, s)));
@@ -125,7 +130,7 @@ class List final : public Command {
   }
 
  private:
-  bool json_ = false, quiet_ = false, no_guest_ = false;
+  bool json_ = false, quiet_ = false, deep_ = false;
   unsigned timeout_ms_ = 3000;
 };
 

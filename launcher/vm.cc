@@ -61,6 +61,8 @@ fs::path observe_socket_for(const fs::path& qmp_socket) {
   return qmp_socket.parent_path() / "qmp-observe.sock";
 }
 
+fs::path agent_port_log_for(const fs::path& qmp_socket) { return qmp_socket.parent_path() / "agent-port.log"; }
+
 BootError::BootError(const std::string& what, std::string hint, std::string console_tail,
                      bool port_taken)
     : Error(what, std::move(hint)), console_tail_(std::move(console_tail)), port_taken_(port_taken) {}
@@ -249,6 +251,22 @@ bool console_shows_poweroff(const fs::path& console_log) {
   return tail.find("reboot: Power down") != std::string::npos;
 }
 
+void observe_ports(VmObservation& o, const std::vector<ChardevOpen>& chardevs, bool agent_port_used) {
+  using G = VmObservation::Guest;
+  using A = VmObservation::Agent;
+  for (const auto& c : chardevs) {
+    if (c.label == "qga") o.guest = c.frontend_open ? G::Up : G::Closed;
+    if (c.label == "agent") {
+      if (c.frontend_open) {
+        o.agent = A::Running;
+      } else if (agent_port_used) {
+        o.agent = A::Exited;
+        o.agent_detail = "the agent has ended (it closed its port " + std::string(kAgentPortName) + ")";
+      }
+    }
+  }
+}
+
 VmObservation observe_vm(const VmHandle& vm, const ObserveOptions& opts) {
   VmObservation o;
   auto deadline = Clock::now() + opts.timeout;
@@ -259,14 +277,29 @@ VmObservation observe_vm(const VmHandle& vm, const ObserveOptions& opts) {
   o.process = proc_state(vm.pid) == ProcState::Stopped ? VmObservation::Process::Frozen
                                                        : VmObservation::Process::Running;
   fs::path mon = vm.observe_socket.empty() ? vm.qmp_socket : vm.observe_socket;
+  std::vector<ChardevOpen> ports;
   try {
     auto q = qmp::QmpClient::connect(mon, std::min(left(deadline), milliseconds(2000)));
     o.qmp_status = q.query_status(left(deadline)).status_name;
+    if (o.qmp_status == "running" && !opts.guest)
+      for (const auto& c : q.query_chardev(left(deadline))) ports.push_back({c.label, c.frontend_open});
   } catch (const std::exception& e) {
-    o.monitor_error = e.what();
+    if (o.qmp_status.empty()) {
+      o.monitor_error = e.what();
+      return o;
+    }
+    o.agent_detail = e.what();  // query-status answered: the run state stands
+  }
+  if (o.qmp_status != "running") return o;
+  if (!opts.guest) {
+    // The host side of the agent's port: written by the guest, so only its
+    // size is read, and a link there is not followed.
+    std::error_code ec;
+    fs::path log = agent_port_log_for(vm.qmp_socket);
+    bool used = fs::symlink_status(log, ec).type() == fs::file_type::regular && fs::file_size(log, ec) > 0 && !ec;
+    if (!ports.empty()) observe_ports(o, ports, used);
     return o;
   }
-  if (!opts.guest || o.qmp_status != "running") return o;
   try {
     auto g = qmp::QgaClient::connect(vm.qga_socket, left(deadline));
     g.sync(std::min(left(deadline), milliseconds(1500)));

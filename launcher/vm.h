@@ -40,6 +40,8 @@ struct VmHandle {
 // The second QMP monitor, next to the first: observers never queue behind
 // a stop that holds the control monitor.
 std::filesystem::path observe_socket_for(const std::filesystem::path& qmp_socket);
+// The host file behind the agent's port (VmSpec::agent_port_log), next to the monitor.
+std::filesystem::path agent_port_log_for(const std::filesystem::path& qmp_socket);
 
 struct BootOptions {
   std::chrono::milliseconds timeout{180000};  // whole readiness wait
@@ -90,15 +92,32 @@ struct VmObservation {
   // the monitor did not answer; `monitor_error` says why.
   std::string qmp_status;
   std::string monitor_error;
-  enum class Guest { Up, NoAnswer, Unknown } guest = Guest::Unknown;
+  // Up: the guest agent answered (deep), or holds its port open (QEMU's
+  // word); NoAnswer: asked and silent; Closed: its port is not open.
+  enum class Guest { Up, NoAnswer, Closed, Unknown } guest = Guest::Unknown;
   enum class Agent { Running, Exited, Unknown } agent = Agent::Unknown;
   std::string agent_detail;
 };
 
 struct ObserveOptions {
   std::chrono::milliseconds timeout{3000};  // for the whole observation
-  bool guest = true;                        // ask the guest agent too
+  // Also ask the guest agent (round trips the guest's vCPU must answer, slow
+  // on a busy TCG host). Without it GUEST and AGENT come from QEMU alone:
+  // whether the guest holds the guest agent's and the agent's ports open.
+  bool guest = true;
 };
+
+// GUEST and AGENT from QEMU's chardevs (query-chardev) of a running VM: the
+// guest agent's port ("qga") and the agent's ("agent", VmSpec::agent_port_log).
+// The agent runs while its port is open; closed after it was opened
+// (`agent_port_used`: the port's log is not empty) it has ended; never opened
+// (still starting, or an image without the port) is Unknown. A VM without
+// an agent port leaves the agent Unknown.
+struct ChardevOpen {
+  std::string label;       // the chardev's id on QEMU's command line
+  bool frontend_open = false;
+};
+void observe_ports(VmObservation& o, const std::vector<ChardevOpen>& chardevs, bool agent_port_used);
 VmObservation observe_vm(const VmHandle& vm, const ObserveOptions& opts = {});
 
 // Whether the console log says the guest powered itself off cleanly.

@@ -147,6 +147,9 @@ std::vector<std::string> qemu_argv(const VmSpec& s) {
   add({"-device", "virtio-serial-device",
        "-chardev", "socket,id=qga,path=" + path_opt(s.qga_socket) + ",server=on,wait=off",
        "-device", "virtserialport,chardev=qga,name=org.qemu.guest_agent.0"});
+  if (!s.agent_port_log.empty())
+    add({"-chardev", "file,id=agent,path=" + path_opt(s.agent_port_log),
+         "-device", "virtserialport,chardev=agent,name=" + std::string(kAgentPortName)});
   add({"-chardev", "socket,id=qmp,path=" + path_opt(s.qmp_socket) + ",server=on,wait=off",
        "-mon", "chardev=qmp,mode=control"});
   if (!s.observe_socket.empty())

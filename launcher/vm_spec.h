@@ -10,6 +10,11 @@
 
 namespace avm::launcher {
 
+// The virtio-serial port the guest's agent holds open while it runs (the
+// guest contract; guest/common's agent-run opens it).
+inline constexpr const char* kAgentPortName = "org.agent-vm.agent.0";
+
+
 enum class Accel { Kvm, Tcg };
 const char* to_string(Accel a);
 
@@ -64,6 +69,13 @@ struct VmSpec {
   // A second QMP monitor for observers (agent-list), so they never queue
   // behind a command holding the first. Optional.
   std::filesystem::path observe_socket;
+  // The agent's port: a virtio-serial port named org.agent-vm.agent.0 that the
+  // guest's agent holds open while it runs (and writes one line to when it
+  // opens it), backed by this host file. QEMU reports whether the guest holds
+  // it open (query-chardev's frontend-open), so the agent's state is read from
+  // QEMU without a guest round trip; a non-empty file says it was opened at
+  // least once this boot. Optional.
+  std::filesystem::path agent_port_log;
 
   // A virtio balloon with free page reporting: the guest tells QEMU which
   // of its pages are free (in 2 MiB blocks, once they have stayed free a

@@ -45,6 +45,7 @@ L::VmSpec session_vm_spec(const Meta& m, const SessionPaths& p, const HostFacts&
   if (net != L::NetMode::Off) spec.gateway_cmd = gateway_command(p, host.self_exe);
   spec.qmp_socket = p.qmp_socket();
   spec.observe_socket = L::observe_socket_for(p.qmp_socket());
+  spec.agent_port_log = L::agent_port_log_for(p.qmp_socket());
   spec.qga_socket = p.qga_socket();
   spec.console_log = p.console_log();
   spec.pid_file = p.qemu_pid();

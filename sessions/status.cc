@@ -101,7 +101,7 @@ SessionStatus classify(const Meta& m, const VmSeen& seen) {
   }
   using G = L::VmObservation::Guest;
   using A = L::VmObservation::Agent;
-  s.guest = o.guest == G::Up ? "up" : o.guest == G::NoAnswer ? "no answer" : "-";
+  s.guest = o.guest == G::Up ? "up" : o.guest == G::NoAnswer ? "no answer" : o.guest == G::Closed ? "down" : "-";
   s.agent = o.agent == A::Running ? "running" : o.agent == A::Exited ? "exited" : "-";
   if (o.agent == A::Exited && s.detail.empty()) s.detail = o.agent_detail;
   return s;

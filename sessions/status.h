@@ -34,7 +34,7 @@ struct SessionStatus {
   SessionState state = SessionState::Stopped;
   std::string status;      // to_string(state), or the monitor's status for Other
   std::string qmp_status;  // query-status' answer; empty when not asked or no answer
-  std::string guest;       // "up", "no answer", "-" (not running)
+  std::string guest;       // "up", "no answer" (asked), "down" (its port closed), "-" (not running)
   std::string agent;       // "running", "exited", "-"
   std::string detail;      // why (corrupt meta, failure reason, monitor error)
   std::uint16_t ssh_port = 0;

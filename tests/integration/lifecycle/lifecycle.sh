@@ -29,9 +29,10 @@ expect_eq "listed port" "$port" "$(list_field "$id" .ssh_port)"
 expect_eq "listed ref" feature "$(list_field "$id" .ref)"
 table=$(agent-list)
 expect_match "table row" "$id +running +up +running +$port +0 +git://127.0.0.1:$GIT_PORT/project.git@feature" "$table"
-# --no-guest: QEMU's answer only, the guest left alone.
-quick=$(agent-vm list --json --no-guest | jq -c --arg id "$id" '.[] | select(.id==$id) | [.status, .qmp_status, .guest, .agent]')
-expect_eq "list --no-guest" '["running","running","-","-"]' "$quick"
+# The default asks QEMU alone (which ports the guest holds open); --deep asks the guest agent.
+deep=$(agent-vm list --json --deep | jq -c --arg id "$id" '.[] | select(.id==$id) | [.status, .qmp_status, .guest, .agent]')
+expect_eq "list --deep" '["running","running","up","running"]' "$deep"
+expect_match "the agent wrote its line to its port's host file" . "$(cat "$AGENT_VM_SESSIONS/$id/run/agent-port.log")"
 # A unique prefix names the session.
 expect_eq "prefix resolves" running "$(agent-vm list --json | jq -r '.[0].status')"
 
@@ -80,6 +81,18 @@ log "ok: resume moved from port $port to $new_port"
 kill $squatter
 expect_eq "status after resume" running "$(list_field "$id" .status)"
 expect_eq "agent continued" "spawn stopped resume" "$(agent-exec "$id" -- cat .agent-vm-stand-in | tr '\n' ' ' | sed 's/ $//')"
+
+log "the agent ends: its port closes"
+agent-exec --root "$id" -- pkill -TERM -f /usr/libexec/agent-vm/stand-in-agent
+deadline=$((SECONDS + 60))
+until [ "$(list_field "$id" .agent)" = exited ]; do
+  [ $SECONDS -lt $deadline ] || fail "list never showed the agent exited (shows: $(list_field "$id" .agent))"
+  sleep 0.5
+done
+log "ok: agent-list shows the agent exited"
+expect_match "with why" "closed its port" "$(list_field "$id" .detail)"
+expect_eq "the guest agent still holds its port" up "$(list_field "$id" .guest)"
+expect_eq "the guest agent agrees" exited "$(agent-vm list --json --deep | jq -r --arg id "$id" '.[] | select(.id==$id) | .agent')"
 
 log "stop and rm"
 expect_eq "second stop" guest-poweroff "$(agent-stop "$id" --json | jq -r '.[0].method')"

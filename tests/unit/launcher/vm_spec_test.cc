@@ -1,4 +1,5 @@
 #include "launcher/vm_spec.h"
+#include "launcher/vm.h"
 
 #include <algorithm>
 #include <atomic>
@@ -134,6 +135,45 @@ TEST_CASE("observers get a monitor of their own when asked", "[vm_spec]") {
   auto a = qemu_argv(s);
   CHECK(contains(a, "socket,id=qmp-observe,path=/s/run/qmp-observe.sock,server=on,wait=off"));
   CHECK(contains(a, "chardev=qmp-observe,mode=control"));
+}
+
+TEST_CASE("the agent's port is a virtio-serial port backed by a host file, when asked", "[vm_spec]") {
+  auto s = sample();
+  CHECK_FALSE(contains(qemu_argv(s), "virtserialport,chardev=agent,name=org.agent-vm.agent.0"));
+  s.agent_port_log = "/s/run/agent-port.log";
+  auto a = qemu_argv(s);
+  CHECK(contains(a, "file,id=agent,path=/s/run/agent-port.log"));
+  CHECK(contains(a, "virtserialport,chardev=agent,name=org.agent-vm.agent.0"));
+  CHECK(avm::launcher::agent_port_log_for("/s/run/qmp.sock") == "/s/run/agent-port.log");
+}
+
+TEST_CASE("GUEST and AGENT from QEMU's chardevs: who holds which port open", "[vm_spec]") {
+  using avm::launcher::ChardevOpen;
+  using avm::launcher::VmObservation;
+  using G = VmObservation::Guest;
+  using A = VmObservation::Agent;
+  auto seen = [](std::vector<ChardevOpen> c, bool used) {
+    VmObservation o;
+    avm::launcher::observe_ports(o, c, used);
+    return o;
+  };
+  // Booted: both ports open.
+  auto o = seen({{"qmp", true}, {"qga", true}, {"agent", true}, {"console", true}}, true);
+  CHECK(o.guest == G::Up);
+  CHECK(o.agent == A::Running);
+  CHECK(o.agent_detail.empty());
+  // The agent ended: its port closed after it was opened.
+  o = seen({{"qga", true}, {"agent", false}}, true);
+  CHECK(o.agent == A::Exited);
+  CHECK(o.agent_detail.find("org.agent-vm.agent.0") != std::string::npos);
+  // Still booting: nothing opened yet; the agent is not called ended.
+  o = seen({{"qga", false}, {"agent", false}}, false);
+  CHECK(o.guest == G::Closed);
+  CHECK(o.agent == A::Unknown);
+  // A VM started without the agent's port (an older command line).
+  o = seen({{"qga", true}}, false);
+  CHECK(o.guest == G::Up);
+  CHECK(o.agent == A::Unknown);
 }
 
 TEST_CASE("commas in paths are escaped for QEMU's option parser", "[vm_spec]") {

@@ -61,6 +61,8 @@ TEST_CASE("a live VM shows QEMU's status and the guest and agent columns", "[sta
   s = classify(running_meta(), answering("running", G::NoAnswer, A::Unknown));
   CHECK(s.guest == "no answer");
   CHECK(s.agent == "-");
+  s = classify(running_meta(), answering("running", G::Closed, A::Unknown));
+  CHECK(s.guest == "down");
 
   VmSeen exited = answering("running", G::Up, A::Exited);
   exited.observation->agent_detail = "the agent exited with code 1";
