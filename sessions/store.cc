@@ -279,7 +279,9 @@ NewSession SessionStore::create(std::optional<std::string> wanted) const {
                     "choose another id, or wait for that command to finish");
       continue;
     }
-    if (fs::exists(fs::symlink_status(dir(id)))) {
+    // A warm-pool VM waiting under this id (root/.pool/<id>) will be its
+    // session's: the id is taken.
+    if (fs::exists(fs::symlink_status(dir(id))) || fs::exists(fs::symlink_status(root_ / ".pool" / id))) {
       if (wanted)
         throw Error("session " + id + " already exists",
                     "choose another id, or remove it first with agent-vm rm " + id);
