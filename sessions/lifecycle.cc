@@ -235,7 +235,7 @@ StartResult claim_slot(const SessionStore& store, NewSession& ns, TakenSlot& slo
     if (ec) throw Error("cannot remove the pool-slot marker: " + ec.message());
     auto claimed = steady_clock::now();
     progress.stage("claiming the warm VM");
-    L::GuestExecResult r = driver.exec(slot.handle(), {"/usr/libexec/agent-vm/claim"}, milliseconds(60000), "");
+    L::GuestExecResult r = driver.exec(slot.handle(), {"/usr/libexec/agent-vm/claim"}, opts.boot_timeout, "");
     if (r.exit_code != 0 || r.signal)
       throw Error("the guest's claim script failed: " + trim(r.err + r.out));
     L::BootResult br;
