@@ -38,6 +38,7 @@ std::unique_ptr<Command> make_list();
 std::unique_ptr<Command> make_attach();
 std::unique_ptr<Command> make_stop();
 std::unique_ptr<Command> make_pause(), make_unpause();
+std::unique_ptr<Command> make_pool();
 std::unique_ptr<Command> make_resume();
 std::unique_ptr<Command> make_rm();
 std::unique_ptr<Command> make_logs();

@@ -15,6 +15,7 @@ CommandList all_commands() {
   list.push_back(make_logs());
   list.push_back(make_exec());
   for (auto make : {make_diff, make_export, make_push}) list.push_back(make());
+  list.push_back(make_pool());
   list.push_back(make_image());
   list.push_back(make_doctor());
   list.push_back(make_qmp());

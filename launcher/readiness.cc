@@ -26,8 +26,8 @@ const char* describe(ReadyCheck c) {
   return "?";
 }
 
-ReadinessMachine::ReadinessMachine(Ms timeout, Ms retry, ReadyCheck last)
-    : timeout_(timeout), retry_(retry), last_(last) {}
+ReadinessMachine::ReadinessMachine(Ms timeout, Ms retry, ReadyCheck last, ReadyCheck first)
+    : timeout_(timeout), retry_(retry), last_(last), current_(first) {}
 
 ReadyAction ReadinessMachine::next(Ms elapsed) {
   using K = ReadyAction::Kind;

@@ -29,7 +29,10 @@ class ReadinessMachine {
  public:
   using Ms = std::chrono::milliseconds;
   // `last` is the last check that must pass (`Share` for --no-wait).
-  ReadinessMachine(Ms timeout, Ms retry_interval, ReadyCheck last = ReadyCheck::Agent);
+  // `first` is where the wait starts: a VM booted earlier (a warm-pool VM
+  // at its claim) has passed the checks before it.
+  ReadinessMachine(Ms timeout, Ms retry_interval, ReadyCheck last = ReadyCheck::Agent,
+                   ReadyCheck first = ReadyCheck::Qmp);
 
   // What to do at `elapsed` since the start.
   ReadyAction next(Ms elapsed);

@@ -135,13 +135,20 @@ BootResult boot_vm(const VmSpec& spec, PortReservation& port, const BootOptions&
   VmHandle vm{spec.name, p.pid, p.start_time, spec.qmp_socket, spec.observe_socket,
               spec.qga_socket, spec.console_log, spec.ssh_port};
   if (opts.on_started) opts.on_started(vm);
+  BootOptions o = opts;
+  o.qemu_log = qemu_log;
+  return await_vm(vm, o);
+}
+
+BootResult await_vm(const VmHandle& vm, const BootOptions& opts) {
+  fs::path qemu_log = opts.qemu_log.empty() ? vm.console_log.parent_path() / "qemu.log" : opts.qemu_log;
 
   auto report = [&](const std::string& stage, const std::string& detail) {
     if (opts.progress) opts.progress(stage, detail);
   };
 
   auto start = Clock::now();
-  ReadinessMachine rm(opts.timeout, opts.retry, opts.wait_until);
+  ReadinessMachine rm(opts.timeout, opts.retry, opts.wait_until, opts.first);
   std::optional<qmp::QmpClient> qmp;
   std::optional<qmp::QgaClient> qga;
   // A try of one check; the agent check runs a process in the guest, which
@@ -152,7 +159,7 @@ BootResult boot_vm(const VmSpec& spec, PortReservation& port, const BootOptions&
   for (;;) {
     if (opts.cancel && opts.cancel->load()) {
       put_down(vm, qmp);
-      throw BootError("the VM was stopped while booting (interrupted)", "", file_tail(spec.console_log, 20),
+      throw BootError("the VM was stopped while booting (interrupted)", "", file_tail(vm.console_log, 20),
                       false);
     }
     auto elapsed = duration_cast<milliseconds>(Clock::now() - start);
@@ -169,9 +176,9 @@ BootResult boot_vm(const VmSpec& spec, PortReservation& port, const BootOptions&
       std::string what = "the VM did not become ready: " + a.detail;
       if (!qlog.empty() && a.detail.find(qlog) == std::string::npos) what += "\nQEMU said: " + qlog;
       std::string hint = port_taken
-                             ? "port " + std::to_string(spec.ssh_port) + " was taken; pass another --port"
-                             : "see the console log: " + spec.console_log.string();
-      throw BootError(what, hint, file_tail(spec.console_log, 20), port_taken);
+                             ? "port " + std::to_string(vm.ssh_port) + " was taken; pass another --port"
+                             : "see the console log: " + vm.console_log.string();
+      throw BootError(what, hint, file_tail(vm.console_log, 20), port_taken);
     }
     if (a.kind == ReadyAction::Kind::Wait) {
       // Waiting is also watching: QEMU's exit ends it early.
@@ -187,11 +194,11 @@ BootResult boot_vm(const VmSpec& spec, PortReservation& port, const BootOptions&
     try {
       switch (a.check) {
         case ReadyCheck::Qmp:
-          qmp.emplace(qmp::QmpClient::connect(spec.qmp_socket, budget));
+          qmp.emplace(qmp::QmpClient::connect(vm.qmp_socket, budget));
           ok = true;
           break;
         case ReadyCheck::Share: {
-          if (!qmp) qmp.emplace(qmp::QmpClient::connect(spec.qmp_socket, budget));
+          if (!qmp) qmp.emplace(qmp::QmpClient::connect(vm.qmp_socket, budget));
           // The share was declared on the command line; confirm QEMU built it
           // with the right tag before calling the VM ready.
           boost::json::object args{{"path", "/machine/peripheral/share"}, {"property", "mount_tag"}};
@@ -204,15 +211,15 @@ BootResult boot_vm(const VmSpec& spec, PortReservation& port, const BootOptions&
           break;
         }
         case ReadyCheck::GuestAgent:
-          if (!qga) qga.emplace(qmp::QgaClient::connect(spec.qga_socket, budget));
+          if (!qga) qga.emplace(qmp::QgaClient::connect(vm.qga_socket, budget));
           qga->sync(budget);
           ok = true;
           break;
         case ReadyCheck::Ssh:
-          ok = ssh_banner_ok(spec.ssh_port, budget, &detail);
+          ok = ssh_banner_ok(vm.ssh_port, budget, &detail);
           break;
         case ReadyCheck::Agent: {
-          if (!qga) qga.emplace(qmp::QgaClient::connect(spec.qga_socket, budget));
+          if (!qga) qga.emplace(qmp::QgaClient::connect(vm.qga_socket, budget));
           auto events = qga->read_file(kAgentCgroupEvents, budget);
           if (!events || events->find("populated 1") == std::string::npos) {
             agent_populated.reset();

@@ -57,6 +57,8 @@ struct BootOptions {
   // Set (by a signal handler) to give up: QEMU is stopped and BootError
   // thrown at the next step of the wait.
   const std::atomic<bool>* cancel = nullptr;
+  // The first check of the wait (await_vm: a VM that passed the earlier ones).
+  ReadyCheck first = ReadyCheck::Qmp;
 };
 
 struct BootResult {
@@ -83,6 +85,11 @@ class BootError : public Error {
 // readiness. On any failure QEMU is stopped (quit, then SIGKILL) and
 // BootError is thrown.
 BootResult boot_vm(const VmSpec& spec, PortReservation& port, const BootOptions& opts);
+
+// The readiness wait of boot_vm alone, for a VM that already runs (a
+// warm-pool VM at its claim), from opts.first to opts.wait_until. On failure
+// the VM is stopped and BootError thrown, as boot_vm does.
+BootResult await_vm(const VmHandle& vm, const BootOptions& opts);
 
 // What is observed of a VM right now. Each field is filled by asking: the
 // process table, the monitor, the guest agent. Nothing is remembered.

@@ -21,6 +21,7 @@
 #include "sessions/journal.h"
 #include "sessions/keys.h"
 #include "sessions/pause.h"
+#include "sessions/pool.h"
 #include "sessions/session_vm.h"
 #include "sessions/vm_driver.h"
 #include "util/error.h"
@@ -126,18 +127,7 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
   L::AccelChoice accel = driver.choose_accel(L::accel_request_from(opts.accel), image, qemu, progress);
   progress.note("accelerator: " + accel.reason);
 
-  HostFacts host;
-  host.kernel = image.kernel;
-  host.initrd = image.initrd;
-  host.rootfs = image.rootfs;
-  host.cmdline = image.cmdline;
-  host.qemu = qemu.path.string();
-  host.qemu_sandbox = qemu.sandbox;
-  host.accel = accel.accel;
-  if (accel.accel == L::Accel::Tcg) host.tsc_khz = driver.tsc_khz();
-  host.uid = ::geteuid();
-  host.self_exe = self_exe();
-  host.free_page_reporting = free_page_reporting_from_env(std::getenv("AGENT_VM_FREE_PAGE_REPORTING"));
+  HostFacts host = host_facts(driver, image, qemu, accel);
   // A spec QEMU would refuse is refused now, before the run is recorded.
   (void)L::qemu_argv(session_vm_spec(meta, p, host, meta.ssh_port ? meta.ssh_port : L::kFirstPort));
 
@@ -214,6 +204,79 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
   }
 }
 
+// Makes a warm-pool VM the new session's: its files go into the slot's live
+// share, which becomes root/<id>; the host-only folder its helpers point at
+// gets the session's settings; then the guest is told (libexec/agent-vm/claim
+// through the guest agent) and the wait goes on from sshd, as a boot's would.
+// A failure once the slot is the session's stops that VM and boots a new one.
+StartResult claim_slot(const SessionStore& store, NewSession& ns, TakenSlot& slot, Meta& meta,
+                       const StartOptions& opts, Progress& progress, VmDriver& driver,
+                       steady_clock::time_point began, std::vector<std::pair<std::string, milliseconds>> before) {
+  auto setup_began = steady_clock::now();
+  SessionLock lock = ns.commit_into(slot.dir());
+  slot.moved_to(store.dir(meta.id));
+  SessionPaths p = store.paths(meta.id);
+  progress.note("session " + meta.id + " created in " + p.dir.string() + " on a warm VM from the pool");
+  const SlotRecord& rec = slot.record();
+  try {
+    driver.prepare_share(p.dir);
+    prepare_gateway(p, meta, opts);
+    pin_host_key(p.ssh(), rec.ssh_port);
+    meta.ssh_port = rec.ssh_port;
+    meta.accelerator = rec.accel;
+    meta.intent = Intent::Running;
+    meta.intent_reason.clear();
+    begin_run(meta, utc_now_iso8601());
+    meta.qemu_pid = rec.pid;
+    meta.qemu_start_time = rec.start_time;
+    store.save(lock, meta);
+    std::error_code ec;
+    fs::remove(p.dir / "pool-slot", ec);
+    if (ec) throw Error("cannot remove the pool-slot marker: " + ec.message());
+    auto claimed = steady_clock::now();
+    progress.stage("claiming the warm VM");
+    L::GuestExecResult r = driver.exec(slot.handle(), {"/usr/libexec/agent-vm/claim"}, opts.boot_timeout, "");
+    if (r.exit_code != 0 || r.signal)
+      throw Error("the guest's claim script failed: " + trim(r.err + r.out));
+    L::BootResult br;
+    if (opts.wait) {
+      L::BootOptions bo;
+      bo.timeout = opts.boot_timeout;
+      bo.first = L::ReadyCheck::Ssh;
+      bo.wait_until = L::ReadyCheck::Agent;
+      bo.qemu_log = p.qemu_log();
+      bo.cancel = opts.cancel;
+      bo.progress = [&](const std::string&, const std::string& detail) { progress.update(detail); };
+      br = driver.await_ready(slot.handle(), bo);
+    }
+    auto ready = steady_clock::now();
+    progress.done(opts.wait ? "ready" : "running");
+    slot.release();
+    StartResult out;
+    out.id = meta.id;
+    out.ssh_port = rec.ssh_port;
+    out.accel = rec.accel;
+    out.accel_reason = "the warm VM from the pool runs under " + rec.accel;
+    out.ready = opts.wait;
+    for (const auto& t : br.timings) out.timings.emplace_back(L::to_string(t.check), t.at);
+    out.phases = std::move(before);
+    out.phases.emplace_back("setup", duration_cast<milliseconds>(claimed - setup_began));
+    out.phases.emplace_back("claim", duration_cast<milliseconds>(ready - claimed));
+    return out;
+  } catch (const std::exception& e) {
+    progress.done("failed");
+    progress.note(std::string("the warm VM failed (") + e.what() + "); booting a new one");
+    slot.stop_vm();
+    slot.release();
+    end_run(meta, StopHow::BootFailed, std::string("warm VM: ") + e.what(), utc_now_iso8601());
+    meta.qemu_pid.reset();
+    meta.qemu_start_time.reset();
+    store.save(lock, meta);
+    before.emplace_back("pool-failed", duration_cast<milliseconds>(steady_clock::now() - setup_began));
+    return start_vm(store, lock, meta, opts, progress, driver, began, std::move(before));
+  }
+}
+
 }  // namespace
 
 StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& progress) {
@@ -255,7 +318,34 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
     throw Error("--allow-host only applies to --net restricted", "drop --allow-host or use --net restricted");
   }
 
-  NewSession ns = store.create(req.id);
+  // A warm VM of this shape from the pool, when one waits (not for a chosen
+  // id, port or accelerator: those are fixed at the pooled boot).
+  std::optional<TakenSlot> slot;
+  milliseconds pool_took{0};
+  if (!req.id && !req.start.port && !req.start.accel) {
+    auto t0 = steady_clock::now();
+    PoolShape want;
+    want.image = image_name;
+    want.memory_mib = req.start.memory_mib.value_or(kDefaultMemoryMib);
+    want.cpus = req.start.cpus.value_or(kDefaultCpus);
+    want.net = net == L::NetMode::Restricted ? "restricted" : req.net;
+    try {
+      if (auto t = take_slot(store, want, driver)) slot.emplace(std::move(*t));
+    } catch (const std::exception& e) {
+      progress.note(std::string("the warm pool was not used: ") + e.what());
+    }
+    pool_took = duration_cast<milliseconds>(steady_clock::now() - t0);
+    if (slot) {
+      // Its replacement boots in the background.
+      try {
+        start_refill(store);
+      } catch (const std::exception& e) {
+        progress.note(std::string("the pool is not refilled: ") + e.what());
+      }
+    }
+  }
+
+  NewSession ns = store.create(slot ? std::optional<std::string>(slot->id()) : req.id);
   SessionPaths p = ns.paths();
   Meta meta;
   meta.id = ns.id();
@@ -318,6 +408,9 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
   meta.commit = cr.commit;
   ns.save(meta);
   if (cancelled()) throw Error("the clone was abandoned and nothing was kept", "run agent-spawn again");
+  if (slot)
+    return claim_slot(store, ns, *slot, meta, req.start, progress, driver, began,
+                      {{"pool", pool_took}, {"clone", cloned}});
   SessionLock lock = ns.commit();
   progress.note("session " + meta.id + " created in " + store.dir(meta.id).string());
   try {

@@ -148,6 +148,11 @@ class NewSession {
   // Renames the folder into place as root/<id>. Requires a readable
   // meta.json with the right id. Returns the session's lock, still held.
   SessionLock commit();
+  // The same onto a folder that already exists (a warm-pool VM's share,
+  // live): every entry built here replaces its namesake there, except run/
+  // (the live VM's sockets and console stay), then `live` is renamed into
+  // place as root/<id>. Returns the session's lock, still held.
+  SessionLock commit_into(const std::filesystem::path& live);
 
  private:
   friend class SessionStore;

@@ -1,5 +1,9 @@
 #include "sessions/vm_driver.h"
 
+#include <unistd.h>
+
+#include <cstdlib>
+
 #include "launcher/qemu_process.h"
 #include "launcher/share.h"
 #include "util/paths.h"
@@ -65,6 +69,22 @@ class RealDriver final : public VmDriver {
 };
 
 }  // namespace
+
+HostFacts host_facts(VmDriver& driver, const L::Image& image, const L::QemuInfo& qemu, const L::AccelChoice& accel) {
+  HostFacts host;
+  host.kernel = image.kernel;
+  host.initrd = image.initrd;
+  host.rootfs = image.rootfs;
+  host.cmdline = image.cmdline;
+  host.qemu = qemu.path.string();
+  host.qemu_sandbox = qemu.sandbox;
+  host.accel = accel.accel;
+  if (accel.accel == L::Accel::Tcg) host.tsc_khz = driver.tsc_khz();
+  host.uid = ::geteuid();
+  host.self_exe = self_exe();
+  host.free_page_reporting = free_page_reporting_from_env(std::getenv("AGENT_VM_FREE_PAGE_REPORTING"));
+  return host;
+}
 
 VmDriver& default_driver() {
   static RealDriver driver;

@@ -19,6 +19,7 @@
 #include "launcher/image.h"
 #include "launcher/ports.h"
 #include "launcher/vm.h"
+#include "sessions/session_vm.h"
 
 namespace avm {
 class Progress;
@@ -47,6 +48,11 @@ class VmDriver {
   // The VM.
   virtual launcher::BootResult boot(const launcher::VmSpec& spec, launcher::PortReservation& port,
                                     const launcher::BootOptions& opts) = 0;
+  // The readiness wait alone, for a VM that runs already (a warm-pool VM at
+  // its claim): launcher::await_vm.
+  virtual launcher::BootResult await_ready(const launcher::VmHandle& vm, const launcher::BootOptions& opts) {
+    return launcher::await_vm(vm, opts);
+  }
   // Whether `vm` (its pid, name and start time) is a live QEMU.
   virtual bool alive(const launcher::VmHandle& vm) = 0;
   // Called concurrently, one thread per session.
@@ -63,6 +69,10 @@ class VmDriver {
   // QEMU processes named `vm_name`, whatever meta.json says.
   virtual std::vector<pid_t> find_vm_processes(const std::string& vm_name) = 0;
 };
+
+// What this host contributes to a VM of `image` (sessions/session_vm.h).
+HostFacts host_facts(VmDriver& driver, const launcher::Image& image, const launcher::QemuInfo& qemu,
+                     const launcher::AccelChoice& accel);
 
 // launcher/ for real, with its caches in util/paths cache_dir().
 VmDriver& default_driver();

@@ -28,6 +28,13 @@ ProcState process_state(pid_t pid);
 // from the process seen before (Linux: field 22 of /proc/PID/stat, clock
 // ticks since boot). nullopt when gone.
 std::optional<unsigned long long> process_start_time(pid_t pid);
+// Its memory in KiB: proportional set size (shared pages divided among their
+// users) and resident set size (Linux: /proc/PID/smaps_rollup). nullopt when
+// gone or unreadable.
+struct ProcessMemory {
+  unsigned long long pss_kib = 0, rss_kib = 0;
+};
+std::optional<ProcessMemory> process_memory(pid_t pid);
 // Every process's pid (those this user may see).
 std::vector<pid_t> process_ids();
 // Its argv; empty when gone or unreadable.

@@ -117,6 +117,23 @@ ProcState process_state(pid_t pid) {
   }
 }
 
+std::optional<ProcessMemory> process_memory(pid_t pid) {
+  auto text = read_proc("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  if (!text) return std::nullopt;
+  ProcessMemory m;
+  bool pss = false, rss = false;
+  auto field = [&](std::string_view name, unsigned long long& out) {
+    auto at = text->find(name);
+    if (at == std::string::npos || (at > 0 && (*text)[at - 1] != '\n')) return false;
+    out = std::strtoull(text->c_str() + at + name.size(), nullptr, 10);
+    return true;
+  };
+  pss = field("Pss:", m.pss_kib);
+  rss = field("Rss:", m.rss_kib);
+  if (!pss || !rss) return std::nullopt;
+  return m;
+}
+
 std::optional<unsigned long long> process_start_time(pid_t pid) {
   if (pid <= 0) return std::nullopt;
   auto f = stat_fields(pid);

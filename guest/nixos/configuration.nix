@@ -57,6 +57,8 @@ in
   systemd.services.sshd = {
     requires = [ "agent-vm-setup.service" ];
     after = [ "agent-vm-setup.service" ];
+    # A warm-pool VM starts sshd at its claim (libexec/agent-vm/claim).
+    unitConfig.ConditionPathExists = "!/session/pool-slot";
   };
 
   # qemu-guest-agent runs from the shared agent-vm-guest-agent.service.

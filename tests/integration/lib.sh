@@ -23,6 +23,15 @@ fail() { log "FAIL: $*"; _failed=1; exit 1; }
 cleanup() {
   local rc=$?
   set +e
+  # The warm pool first (a spawn may start a refill), then its leftovers.
+  if [ -d "$AGENT_VM_SESSIONS/.pool" ]; then
+    agent-vm pool --size 0 >/dev/null 2>&1
+    for d in "$AGENT_VM_SESSIONS"/.pool/*/ "$AGENT_VM_SESSIONS"/.pool/.taken-*/; do
+      [ -d "$d" ] || continue
+      id=$(basename "$d"); id=${id#.taken-}
+      pkill -KILL -f -- "-name agent-vm-$id( |,|\$)" 2>/dev/null
+    done
+  fi
   # Every session this test made goes, with its VM.
   if [ -d "$AGENT_VM_SESSIONS" ]; then
     for d in "$AGENT_VM_SESSIONS"/*/; do

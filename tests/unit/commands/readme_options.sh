@@ -5,7 +5,7 @@
 set -u
 bin=${1:?agent-vm binary}; readme=${2:?README.md}
 fail=0
-for cmd in spawn list attach stop pause unpause resume rm logs exec doctor diff export push test; do
+for cmd in spawn list attach stop pause unpause pool resume rm logs exec doctor diff export push test; do
   help=$("$bin" "$cmd" --help) || { echo "FAIL: agent-vm $cmd --help exited non-zero"; fail=1; continue; }
   # Long options from --help (skip --help itself).
   opts=$(grep -oE '^ +(-[a-zA-Z],)?--[a-z][a-z-]*' <<<"$help" | grep -oE -- '--[a-z][a-z-]*' | grep -v -- '--help' | sort -u)

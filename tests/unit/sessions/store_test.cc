@@ -131,6 +131,35 @@ TEST_CASE("create refuses a taken or busy id", "[store]") {
   NewSession busy = store.create("other");
   CHECK(error_of([&] { store.create("other"); }).find("session other is busy") != std::string::npos);
   CHECK_THROWS_WITH(store.create("../evil"), Catch::Contains("path separator"));
+  // A warm-pool VM waiting under an id holds it.
+  fs::create_directories(tmp.path() / ".pool" / "pooled");
+  CHECK(error_of([&] { store.create("pooled"); }).find("session pooled already exists") != std::string::npos);
+}
+
+TEST_CASE("commit_into moves a new session onto a live folder, keeping its run/", "[store]") {
+  avm::TempDir tmp;
+  SessionStore store(tmp.path());
+  fs::path live = tmp.path() / ".pool" / ".taken-warm1";
+  fs::create_directories(live / "run");
+  fs::create_directories(live / "ssh");
+  avm::write_file_atomic(live / "run" / "qmp.sock", "live", 0600);
+  avm::write_file_atomic(live / "pool-slot", "marker", 0600);
+  SessionLock lock = [&] {
+    NewSession ns = store.create("warm1");
+    ns.save(meta_for("warm1"));
+    avm::write_file_atomic(ns.paths().ssh() / "id_ed25519", "key", 0600);
+    avm::write_file_atomic(ns.paths().prompt(), "do it", 0600);
+    return ns.commit_into(live);
+  }();
+  CHECK(lock.held());
+  CHECK_FALSE(fs::exists(live));
+  fs::path d = tmp.path() / "warm1";
+  CHECK(avm::read_file(d / "run" / "qmp.sock") == "live");
+  CHECK(avm::read_file(d / "ssh" / "id_ed25519") == "key");
+  CHECK(avm::read_file(d / "prompt.txt") == "do it");
+  CHECK(store.load("warm1").id == "warm1");
+  // Only the session's folder and the pool's: nothing was left aside.
+  CHECK(names_in(tmp.path()) == std::vector<std::string>{".host", ".locks", ".pool", "warm1"});
 }
 
 TEST_CASE("crash leftovers are cleaned by a later create, live ones are not", "[store]") {

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The warm pool, on real guests with the stand-in agent:
+#   pool --size 2 -> two ready VMs (pool --json) -> spawn takes one (phases
+#   say pool; the session's own files, host key, env and allowlist) -> a
+#   replacement boots (back to 2) -> kill -9 of a pooled QEMU: the next
+#   spawn skips it and it is replaced -> pool --size 0 leaves no QEMU;
+#   agent-list never shows a pooled VM.
+# Needs an image whose guest knows the pool (libexec/agent-vm/claim).
+source "$AGENT_VM_SOURCE/tests/integration/lib.sh"
+
+make_repo "$TEST_TMP/git/project.git"
+serve_git "$TEST_TMP/git"
+REPO="git://127.0.0.1:$GIT_PORT/project.git"
+MEM=512M
+
+# pool_ready <n> <seconds>: until pool --json shows n ready VMs.
+pool_ready() {
+  local deadline=$((SECONDS + $2)) got
+  until got=$(agent-vm pool --json | jq '[.vms[] | select(.state=="ready")] | length'); [ "$got" = "$1" ]; do
+    [ $SECONDS -lt $deadline ] || { agent-vm pool >&2; fail "pool has $got ready VMs after $2s, expected $1"; }
+    sleep 1
+  done
+  log "ok: $1 ready in the pool"
+}
+pooled_pids() { agent-vm pool --json | jq -r '.vms[].pid // empty' | sort; }
+
+log "pool --size 2"
+agent-vm pool --size 2 --memory "$MEM" >"$TEST_TMP/pool.out" || { cat "$TEST_TMP/pool.out" >&2; fail "pool --size 2 failed"; }
+pj=$(agent-vm pool --json)
+expect_eq "configured size" 2 "$(json .size "$pj")"
+expect_eq "ready VMs" "ready ready" "$(json '[.vms[].state] | join(" ")' "$pj")"
+expect_match "PSS of a pooled QEMU" '^[0-9]+$' "$(json '.vms[0].pss_kib' "$pj")"
+expect_match "RSS of a pooled QEMU" '^[0-9]+$' "$(json '.vms[0].rss_kib' "$pj")"
+expect_eq "agent-list shows no pooled VM" 0 "$(agent-vm list --json | jq length)"
+before=$(pooled_pids)
+
+log "spawn from the pool (restricted, one allowed host, one env variable)"
+export POOL_TEST_VAR="from-the-session-$RANDOM"
+out=$(agent-spawn --repo "$REPO" --agent-cmd "$STAND_IN" --memory "$MEM" --env POOL_TEST_VAR \
+        --allow-host pkg.agent-vm.test --json)
+id=$(json .id "$out")
+expect_eq "spawn reports ready" true "$(json .ready "$out")"
+expect_eq "phases say pool" true "$(json '.phase_seconds | has("pool")' "$out")"
+pid=$(list_field "$id" .pid)
+grep -qx "$pid" <<<"$before" || fail "session $id runs QEMU $pid, not one of the pooled ones ($before)"
+log "ok: session $id took pooled QEMU $pid"
+expect_eq "status" running "$(list_field "$id" .status)"
+expect_eq "agent" running "$(list_field "$id" .agent)"
+expect_eq "the session's repo in the guest" README "$(agent-exec "$id" -- ls /session/repo)"
+expect_eq "stand-in marker" spawn "$(agent-exec "$id" -- cat .agent-vm-stand-in)"
+expect_eq "the session's env" "$POOL_TEST_VAR" "$(agent-exec "$id" -- sh -c 'echo $POOL_TEST_VAR')"
+expect_eq "no pool-slot marker left" absent "$(agent-exec "$id" --root -- sh -c '[ -e /session/pool-slot ] && echo present || echo absent')"
+expect_eq "its own client key" "$id" "$(agent-exec "$id" --root -- sh -c 'grep -o "agent-vm session [a-z0-9]*" /session/ssh/authorized_keys | cut -d" " -f3')"
+
+log "attach and ssh with the session's pinned host key"
+drv new-session -d -s att -x 100 -y 30 "agent-attach $id; echo attach-exit=\$?; sleep 600"
+wait_screen att "agent-vm stand-in agent \(spawn\)" 60
+drv send-keys -t att C-b d
+wait_screen att "attach-exit=0" 30
+drv kill-session -t att
+log "ok: attach shows the agent and detaches"
+port=$(list_field "$id" .ssh_port)
+S="$AGENT_VM_SESSIONS/$id/ssh"
+kh="$TEST_TMP/known_hosts"
+echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$S/ssh_host_ed25519_key.pub")" >"$kh"
+expect_eq "ssh with StrictHostKeyChecking against the session's key" pinned-ok \
+  "$(ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$kh" -o IdentitiesOnly=yes \
+      -i "$S/id_ed25519" -p "$port" agent@127.0.0.1 echo pinned-ok 2>"$TEST_TMP/ssh.err" || cat "$TEST_TMP/ssh.err" >&2)"
+
+log "the session's egress policy: an allowed host passes the allowlist, another is denied"
+verdict_of() {
+  local v deadline=$((SECONDS + 30))
+  until v=$(agent-logs --net --json "$1" | jq -r --arg t "$2" 'select(.source=="egress" and .target==$t) | "\(.verdict): \(.reason)"' | head -1)
+        [ -n "$v" ] || [ $SECONDS -ge $deadline ]; do sleep 0.1; done
+  echo "$v"
+}
+agent-exec "$id" -- curl -sS -m 20 -p -o /dev/null https://other.agent-vm.test/ >/dev/null 2>&1 || true
+expect_match "a host not on the list is denied" "^denied: not on the allowlist" "$(verdict_of "$id" "other.agent-vm.test:443")"
+agent-exec "$id" -- curl -sS -m 20 -p -o /dev/null https://pkg.agent-vm.test/ >/dev/null 2>&1 || true
+allowed=$(verdict_of "$id" "pkg.agent-vm.test:443")
+[ -n "$allowed" ] || fail "no egress verdict for the allowed host"
+[[ "$allowed" != "denied: not on the allowlist"* ]] || fail "the allowed host was refused: $allowed"
+log "ok: the allowed host passed the allowlist ($allowed)"
+[ -s "$AGENT_VM_SESSIONS/.host/$id/egress.log" ] || fail "no egress log in the session's host-only folder"
+
+log "a replacement boots"
+pool_ready 2 300
+expect_eq "agent-list shows only the session" "$id" "$(agent-vm list --json | jq -r '.[].id' | tr '\n' ' ' | sed 's/ $//')"
+
+log "kill -9 a pooled QEMU: the next spawn skips it"
+victim=$(pooled_pids | head -1)
+kill -9 "$victim"
+out2=$(agent-spawn --repo "$REPO" --agent-cmd "$STAND_IN" --memory "$MEM" --json)
+id2=$(json .id "$out2")
+pid2=$(list_field "$id2" .pid)
+[ "$pid2" != "$victim" ] || fail "the killed QEMU was handed out"
+expect_eq "second session running" running "$(list_field "$id2" .status)"
+expect_eq "second session's agent" running "$(list_field "$id2" .agent)"
+expect_eq "second session's repo" README "$(agent-exec "$id2" -- ls /session/repo)"
+pool_ready 2 400
+pooled_pids | grep -qx "$victim" && fail "the killed QEMU $victim is still listed"
+log "ok: the killed VM is gone from the pool and replaced"
+
+log "pool --size 0"
+agent-vm pool --size 0 >/dev/null
+expect_eq "no pooled VM listed" 0 "$(agent-vm pool --json | jq '.vms | length')"
+for p in $(pooled_pids) $before; do
+  [ "$p" = "$pid" ] && continue
+  if kill -0 "$p" 2>/dev/null && tr '\0' ' ' </proc/$p/cmdline 2>/dev/null | grep -q qemu; then
+    # A pooled QEMU still alive (the sessions' own are allowed).
+    [ "$p" = "$pid2" ] || fail "pooled QEMU $p survived pool --size 0"
+  fi
+done
+# Sessions keep the folder of their pooled boot on QEMU's command line; any
+# other QEMU naming the pool's folder is a pooled one left behind.
+left=$(pgrep -f -- "$AGENT_VM_SESSIONS/.pool/" | grep -vx -e "$pid" -e "$pid2" || true)
+expect_eq "no QEMU runs on a pool folder but the sessions'" "" "$left"
+
+agent-stop "$id" "$id2" >/dev/null
+agent-rm "$id" "$id2" >/dev/null
+expect_eq "no QEMU of this test left" "" "$(pgrep -f -- "$AGENT_VM_SESSIONS" || true)"
