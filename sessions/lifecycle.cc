@@ -120,7 +120,7 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
   L::check_cpus(meta.cpus);
   L::check_memory_mib(meta.memory_mib);
   L::Image image = driver.load_image(meta.image);
-  L::QemuInfo qemu = driver.qemu();
+  L::QemuInfo qemu = driver.qemu(image.arch);
 
   // The accelerator: say plainly what was chosen and why.
   L::AccelChoice accel = driver.choose_accel(L::accel_request_from(opts.accel), image, qemu, progress);
@@ -131,10 +131,11 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
   host.initrd = image.initrd;
   host.rootfs = image.rootfs;
   host.cmdline = image.cmdline;
+  host.arch = image.arch;
   host.qemu = qemu.path.string();
   host.qemu_sandbox = qemu.sandbox;
   host.accel = accel.accel;
-  if (accel.accel == L::Accel::Tcg) host.tsc_khz = driver.tsc_khz();
+  if (accel.accel == L::Accel::Tcg && image.arch == L::GuestArch::X86_64) host.tsc_khz = driver.tsc_khz();
   host.uid = ::geteuid();
   host.self_exe = self_exe();
   host.free_page_reporting = free_page_reporting_from_env(std::getenv("AGENT_VM_FREE_PAGE_REPORTING"));
