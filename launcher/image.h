@@ -71,7 +71,8 @@ struct BuildOptions {
   std::vector<std::string> includes;   // extra Debian packages
   std::string opencode_version;        // empty: the version pinned in guest/
   bool force = false;                  // rebuild even when the inputs match
-  std::chrono::minutes deadline{30};   // the build is killed after this
+  std::chrono::minutes deadline{30};   // the build is killed after this (another
+                                       // architecture's: at least 120 minutes)
 };
 
 // What decides whether an image is up to date: everything that goes into it.
