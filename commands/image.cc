@@ -26,6 +26,7 @@ json::object summary_json(const launcher::Image& img) {
     return o;
   }
   o["source"] = img.source;
+  o["arch"] = launcher::debian_arch(img.arch);
   o["kernel"] = img.kernel.string();
   o["initrd"] = img.initrd.string();
   o["rootfs"] = img.rootfs.string();
@@ -67,12 +68,19 @@ class ImageCommand final : public Command {
         "(guest scripts, packages, opencode version, the kernel package in apt), so a\n"
         "second run takes seconds. Downloads are cached in ~/.agent-vm/cache/guest.\n"
         "\n"
+        "'image build --arch arm64' makes an aarch64 image (Debian's arm64 kernel and\n"
+        "packages, opencode-linux-arm64), named 'default-arm64' unless --name says\n"
+        "otherwise; on an x86_64 host its packages are set up through qemu-user-static\n"
+        "(binfmt_misc), and its sessions (agent-spawn --image default-arm64) run under\n"
+        "TCG in qemu-system-aarch64.\n"
+        "\n"
         "'image import DIR' takes a folder with a manifest, such as the result of\n"
         "'nix build ./guest/nixos', and copies it into the store.\n"
         "\n"
         "EXAMPLES\n"
         "  agent-vm image build                        build (or confirm) the default image\n"
         "  agent-vm image build --include golang-go    add Debian packages to the image\n"
+        "  agent-vm image build --arch arm64           an aarch64 image, 'default-arm64'\n"
         "  agent-vm image build --opencode-version 1.19.0 --force\n"
         "  agent-vm image list --json\n"
         "  nix build ./guest/nixos && agent-vm image import result --name default\n"
@@ -84,15 +92,20 @@ class ImageCommand final : public Command {
     app.require_subcommand(1, 1);
 
     auto* b = app.add_subcommand("build", "Build the default guest image from Debian packages");
-    b->add_option("--name", build_.name, "image name")->default_val("default")->type_name("NAME");
+    b->add_option("--name", build_name_,
+                  "image name (default: 'default'; 'default-arm64' for --arch arm64 on an x86_64 host)")
+        ->type_name("NAME");
+    b->add_option("--arch", build_arch_,
+                  "the guest's architecture: amd64 (x86_64) or arm64 (aarch64) (default: the host's)")
+        ->type_name("ARCH");
     b->add_option("--include", build_.includes,
                   "an extra Debian package in the image (repeatable)")
         ->type_name("PKG")
         ->take_all()
         ->expected(1);
     b->add_option("--opencode-version", build_.opencode_version,
-                  "opencode-linux-x64 version from the npm registry (default: the version "
-                  "pinned in guest/common/opencode.pin)")
+                  "opencode-linux-x64 (or -arm64) version from the npm registry (default: the "
+                  "version pinned in guest/common/opencode.pin)")
         ->type_name("VERSION");
     b->add_flag("--force", build_.force, "rebuild even when the inputs have not changed");
     b->add_flag("--json", json_, "print the image's manifest summary as JSON");
@@ -135,6 +148,17 @@ class ImageCommand final : public Command {
 
  private:
   int run_build() {
+    std::optional<launcher::GuestArch> host = launcher::host_arch();
+    if (build_arch_) {
+      auto a = launcher::parse_guest_arch(*build_arch_);
+      if (!a)
+        throw Error("--arch " + *build_arch_ + " is not an architecture images are built for",
+                    "use --arch amd64 (x86_64) or --arch arm64 (aarch64)");
+      build_.arch = *a;
+    } else if (host) {
+      build_.arch = *host;
+    }
+    build_.name = build_name_.value_or(launcher::default_image_name(build_.arch, host));
     Progress progress(quiet_);
     auto r = launcher::build_image(build_, progress);
     if (json_) {
@@ -164,16 +188,16 @@ class ImageCommand final : public Command {
                 << "; run 'agent-vm image build'\n";
       return 0;
     }
-    std::printf("%-16s %-8s %-10s %-8s %-21s %s\n", "NAME", "SOURCE", "OPENCODE", "ROOTFS",
-                "BUILT", "DIGEST");
+    std::printf("%-16s %-8s %-6s %-10s %-8s %-21s %s\n", "NAME", "SOURCE", "ARCH", "OPENCODE",
+                "ROOTFS", "BUILT", "DIGEST");
     for (const auto& img : images) {
       if (!img.error.empty()) {
         std::printf("%-16s BROKEN: %s\n", img.name.c_str(), img.error.c_str());
         continue;
       }
       std::string digest = img.input_digest.substr(0, std::min<std::size_t>(19, img.input_digest.size()));
-      std::printf("%-16s %-8s %-10s %-8s %-21s %s\n", img.name.c_str(), img.source.c_str(),
-                  img.opencode_version.c_str(), size_of(img.rootfs).c_str(), img.built.c_str(),
+      std::printf("%-16s %-8s %-6s %-10s %-8s %-21s %s\n", img.name.c_str(), img.source.c_str(),
+                  launcher::debian_arch(img.arch), img.opencode_version.c_str(), size_of(img.rootfs).c_str(), img.built.c_str(),
                   digest.c_str());
     }
     return 0;
@@ -190,6 +214,7 @@ class ImageCommand final : public Command {
   }
 
   launcher::BuildOptions build_;
+  std::optional<std::string> build_name_, build_arch_;
   bool json_ = false, quiet_ = false;
   std::string import_dir_, import_name_, rm_name_;
   CLI::App *build_cmd_ = nullptr, *list_cmd_ = nullptr, *import_cmd_ = nullptr,

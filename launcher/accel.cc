@@ -65,12 +65,13 @@ KvmDevice inspect_kvm(const fs::path& dev) {
 }
 
 ProbeResult probe_kvm_boot(const std::string& qemu, const fs::path& kernel, const fs::path& initrd,
-                           milliseconds timeout) {
+                           milliseconds timeout, GuestArch arch) {
+  bool arm = arch == GuestArch::Aarch64;
   std::vector<std::string> argv = {
       qemu, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-      "-machine", "microvm,acpi=on", "-accel", "kvm", "-cpu", "host", "-m", "256",
-      "-kernel", kernel.string(), "-initrd", initrd.string(),
-      "-append", "console=ttyS0 agentvm.probe=1 panic=-1",
+      "-machine", arm ? "virt,gic-version=host" : "microvm,acpi=on", "-accel", "kvm", "-cpu", "host",
+      "-m", "256", "-kernel", kernel.string(), "-initrd", initrd.string(),
+      "-append", std::string("console=") + (arm ? "ttyAMA0" : "ttyS0") + " agentvm.probe=1 panic=-1",
       "-serial", "stdio"};
   RunOptions o;
   o.timeout = timeout;
@@ -124,6 +125,16 @@ AccelChoice choose_accel(const AccelInputs& in) {
   if (in.request == AccelRequest::Tcg)
     return {Accel::Tcg, "TCG (software emulation) as requested", false, false};
 
+  if (!in.host || *in.host != in.guest) {
+    std::string why = std::string("the image is ") + to_string(in.guest) + " and this host is " +
+                      (in.host ? to_string(*in.host) : "of another architecture") +
+                      "; KVM runs guests of the host's own architecture only";
+    if (in.request == AccelRequest::Kvm)
+      throw Error("KVM was requested but " + why,
+                  "use --accel tcg (or auto), or an image built for this host's architecture");
+    return {Accel::Tcg, "TCG (emulating another architecture, far slower than KVM): " + why, false, false};
+  }
+
   if (in.kvm.state != S::Usable) {
     if (in.request == AccelRequest::Kvm) {
       std::string hint = in.kvm.state == S::NoAccess
@@ -158,6 +169,8 @@ AccelChoice choose_accel(const AccelInputs& in) {
 AccelChoice choose_host_accel(const HostAccelQuery& q) {
   AccelInputs in;
   in.request = q.request;
+  in.guest = q.guest;
+  in.host = host_arch();
   in.kvm = q.kvm;
   std::string key = host_key(q.qemu_version);
   in.cached = [&] { return load_verdict(q.verdict_file, key); };
@@ -165,7 +178,7 @@ AccelChoice choose_host_accel(const HostAccelQuery& q) {
   if (!q.kernel.empty())
     in.probe = [&] {
       if (q.probing) q.probing();
-      ProbeResult r = probe_kvm_boot(q.qemu_path, q.kernel, q.initrd, q.probe_timeout);
+      ProbeResult r = probe_kvm_boot(q.qemu_path, q.kernel, q.initrd, q.probe_timeout, q.guest);
       if (q.probed) q.probed(r);
       return r;
     };

@@ -1,6 +1,8 @@
 // Choosing the accelerator. `auto` must cope with three kinds of host without
 // the user's help: no /dev/kvm (TCG), a working KVM (KVM), and a /dev/kvm on
-// which guests stall in early boot (nested virtualisation: TCG). The last is
+// which guests stall in early boot (nested virtualisation: TCG). An image of
+// another architecture than the host's (aarch64 on x86_64) runs under TCG
+// only, whatever /dev/kvm can do. The last is
 // only found by booting: a probe boots the image's kernel under KVM and waits
 // for the initramfs to report; the verdict is cached, so only the first spawn
 // on a host pays for it.
@@ -45,7 +47,8 @@ struct ProbeResult {
 };
 using KvmProbe = std::function<ProbeResult()>;
 ProbeResult probe_kvm_boot(const std::string& qemu, const std::filesystem::path& kernel,
-                           const std::filesystem::path& initrd, std::chrono::milliseconds timeout);
+                           const std::filesystem::path& initrd, std::chrono::milliseconds timeout,
+                           GuestArch arch = GuestArch::X86_64);
 
 // The cached verdict for this host (keyed by host kernel, QEMU version and
 // the /dev/kvm device), in `cache_file`.
@@ -63,6 +66,8 @@ void save_verdict(const std::filesystem::path& cache_file, const std::string& ke
 // given, so every path is unit-tested.
 struct AccelInputs {
   AccelRequest request = AccelRequest::Auto;
+  GuestArch guest = GuestArch::X86_64;               // the image's architecture
+  std::optional<GuestArch> host = GuestArch::X86_64;  // this host's (host_arch())
   KvmDevice kvm;
   std::function<std::optional<CachedVerdict>()> cached;  // may be empty
   KvmProbe probe;                                         // may be empty: no probe possible
@@ -76,6 +81,7 @@ AccelChoice choose_accel(const AccelInputs& in);
 // when nothing else settles it (no kernel given: no probe).
 struct HostAccelQuery {
   AccelRequest request = AccelRequest::Auto;
+  GuestArch guest = GuestArch::X86_64;  // the image's architecture
   KvmDevice kvm;
   std::string qemu_path, qemu_version;
   std::filesystem::path kernel, initrd;

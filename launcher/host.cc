@@ -38,9 +38,11 @@ bool parse_qemu_version(const std::string& text, QemuInfo& out) {
 
 QemuInfo inspect_qemu(const std::string& qemu) {
   auto path = find_program(qemu);
+  // qemu-system-aarch64 (arm64 images) comes in Debian's qemu-system-arm.
+  std::string package = qemu.find("aarch64") != std::string::npos ? "qemu-system-arm" : "qemu-system-x86";
   if (!path)
     throw Error(qemu + " was not found in PATH",
-                "install QEMU: sudo apt-get install qemu-system-x86 (or run scripts/setup)");
+                "install QEMU: sudo apt-get install " + package + " (or run scripts/setup)");
   QemuInfo info;
   info.path = *path;
   RunOptions o;
@@ -51,7 +53,7 @@ QemuInfo inspect_qemu(const std::string& qemu) {
     throw Error(path->string() + " -version did not answer like QEMU: " + trim(v.out));
   if (info.major < 5 || (info.major == 5 && info.minor < 2))
     throw Error("QEMU " + info.version + " is too old: microvm with ACPI needs 5.2 or later",
-                "install a newer qemu-system-x86");
+                "install a newer " + package);
   info.sandbox = platform::qemu_sandbox_possible() &&
                  run({path->string(), "-sandbox", "on", "-version"}, o).exit_code == 0;
   return info;

@@ -9,8 +9,11 @@
 #include <boost/json/object.hpp>
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "launcher/vm_spec.h"
 
 namespace avm {
 class Progress;
@@ -27,6 +30,7 @@ struct Image {
   std::filesystem::path kernel, initrd, rootfs;    // absolute
   std::string cmdline;                             // base kernel command line
   std::string opencode_version, source /* debian|nixos */, built, input_digest;
+  GuestArch arch = GuestArch::X86_64;              // manifest "arch" (absent: amd64)
   boost::json::object manifest;                    // the whole manifest
   // Set by list_images() only: why this image cannot be used (empty: fine).
   std::string error;
@@ -63,10 +67,12 @@ bool valid_image_name(const std::string& name);
 
 struct BuildOptions {
   std::string name = "default";
+  GuestArch arch = GuestArch::X86_64;  // the guest's architecture (--arch)
   std::vector<std::string> includes;   // extra Debian packages
   std::string opencode_version;        // empty: the version pinned in guest/
   bool force = false;                  // rebuild even when the inputs match
-  std::chrono::minutes deadline{30};   // the build is killed after this
+  std::chrono::minutes deadline{30};   // the build is killed after this (another
+                                       // architecture's: at least 120 minutes)
 };
 
 // What decides whether an image is up to date: everything that goes into it.
@@ -75,15 +81,23 @@ struct BuildInputs {
   std::vector<std::string> includes;
   std::string opencode_version, opencode_integrity;
   std::string kernel_package;  // "linux-image-6.1.0-56-amd64 6.1.192-2"
+  GuestArch arch = GuestArch::X86_64;
 };
 // "sha256:<hex>" over the inputs, independent of the order of includes.
 std::string input_digest(const BuildInputs& inputs);
 
-// The opencode version and integrity pinned in guest/common/opencode.pin.
+// The opencode version and integrity pinned in guest/common/opencode.pin for
+// an architecture: `version=`/`integrity=` for x86_64 (opencode-linux-x64),
+// `arm64_version=`/`arm64_integrity=` for aarch64 (opencode-linux-arm64).
 struct OpencodePin {
   std::string version, integrity;
 };
-OpencodePin parse_opencode_pin(const std::string& text);
+OpencodePin parse_opencode_pin(const std::string& text, GuestArch arch = GuestArch::X86_64);
+
+// The name `image build --arch A` gives when --name is not passed: "default"
+// for the host's architecture, "default-arm64" (the Debian name) otherwise,
+// so another architecture's image never replaces the one sessions boot.
+std::string default_image_name(GuestArch arch, std::optional<GuestArch> host);
 
 struct BuildResult {
   Image image;

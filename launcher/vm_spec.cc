@@ -17,6 +17,32 @@ namespace avm::launcher {
 
 const char* to_string(Accel a) { return a == Accel::Kvm ? "kvm" : "tcg"; }
 
+const char* to_string(GuestArch a) { return a == GuestArch::Aarch64 ? "aarch64" : "x86_64"; }
+
+const char* debian_arch(GuestArch a) { return a == GuestArch::Aarch64 ? "arm64" : "amd64"; }
+
+std::optional<GuestArch> parse_guest_arch(const std::string& s) {
+  if (s == "amd64" || s == "x86_64") return GuestArch::X86_64;
+  if (s == "arm64" || s == "aarch64") return GuestArch::Aarch64;
+  return std::nullopt;
+}
+
+std::optional<GuestArch> host_arch() {
+#if defined(__x86_64__)
+  return GuestArch::X86_64;
+#elif defined(__aarch64__)
+  return GuestArch::Aarch64;
+#else
+  return std::nullopt;
+#endif
+}
+
+std::string qemu_binary(GuestArch a) {
+  return a == GuestArch::Aarch64 ? "qemu-system-aarch64" : "qemu-system-x86_64";
+}
+
+std::string qemu_package(GuestArch a) { return a == GuestArch::Aarch64 ? "qemu-system-arm" : "qemu-system-x86"; }
+
 const char* to_string(NetMode m) {
   switch (m) {
     case NetMode::Full: return "full";
@@ -75,7 +101,7 @@ std::string join_cmd(const std::vector<std::string>& parts) {
 
 std::string kernel_cmdline(const VmSpec& spec) {
   std::string cmd = spec.cmdline;
-  if (spec.accel == Accel::Tcg && spec.tsc_khz) {
+  if (spec.arch == GuestArch::X86_64 && spec.accel == Accel::Tcg && spec.tsc_khz) {
     // Without these the guest kernel sometimes hangs calibrating the TSC under
     // TCG, and otherwise falls back to a clock that runs ~10% slow.
     if (!cmd.empty()) cmd += ' ';
@@ -103,7 +129,18 @@ std::vector<std::string> qemu_argv(const VmSpec& s) {
 
   add({s.qemu, "-name", qemu_escape(s.name), "-nodefaults", "-no-user-config",
        "-display", "none", "-no-reboot"});
-  if (s.accel == Accel::Tcg) {
+  if (s.arch == GuestArch::Aarch64) {
+    // `virt` booted without firmware: the kernel reads its device tree, the
+    // virtio devices below sit on its virtio-mmio transports, the console is
+    // its PL011 (ttyAMA0) and system_powerdown presses the device tree's
+    // gpio-keys power button. GICv3 (gic-version=max/host) takes more than
+    // 8 vCPUs. Under TCG, pauth-impdef=on replaces the architected pointer
+    // authentication hash, which costs every function call, by a cheap one.
+    if (s.accel == Accel::Tcg)
+      add({"-machine", "virt,gic-version=max", "-accel", "tcg", "-cpu", "max,pauth-impdef=on"});
+    else
+      add({"-machine", "virt,gic-version=host", "-accel", "kvm", "-cpu", "host"});
+  } else if (s.accel == Accel::Tcg) {
     // Without the PIT, PIC and RTC the kernel hangs calibrating its clocks under
     // TCG. `max` gives the guest AVX2, which the agent's binary needs.
     add({"-machine", "microvm,acpi=on,pit=on,pic=on,rtc=on", "-accel", "tcg", "-cpu", "max"});

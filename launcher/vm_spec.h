@@ -18,6 +18,19 @@ inline constexpr const char* kAgentPortName = "org.agent-vm.agent.0";
 enum class Accel { Kvm, Tcg };
 const char* to_string(Accel a);
 
+// The guest's CPU architecture: the image's manifest names it ("arch", a
+// Debian architecture; images without one are amd64). Each has its QEMU
+// binary and machine: x86_64 boots on `microvm`, aarch64 on `virt`.
+enum class GuestArch { X86_64, Aarch64 };
+const char* to_string(GuestArch a);     // "x86_64", "aarch64" (uname -m)
+const char* debian_arch(GuestArch a);   // "amd64", "arm64"
+// "amd64"/"x86_64" or "arm64"/"aarch64"; nullopt for anything else.
+std::optional<GuestArch> parse_guest_arch(const std::string& s);
+// The architecture this program runs on (nullopt: neither of the above).
+std::optional<GuestArch> host_arch();
+std::string qemu_binary(GuestArch a);    // "qemu-system-x86_64", "qemu-system-aarch64"
+std::string qemu_package(GuestArch a);   // the Debian package holding it
+
 // How the 9p share maps ownership. QEMU as an ordinary user: `None` (files keep
 // the host user's uid on both sides). QEMU as root: `MappedXattr` (files the
 // guest writes stay root's on the host; guest ownership lives in xattrs).
@@ -42,6 +55,7 @@ void check_memory_mib(unsigned mib, const std::string& memory_as_given = {});
 struct VmSpec {
   std::string name;  // "agent-vm-<id>": shows in ps and in the QMP query-name
   std::string qemu = "qemu-system-x86_64";
+  GuestArch arch = GuestArch::X86_64;
   Accel accel = Accel::Tcg;
   unsigned cpus = 2;
   unsigned memory_mib = 2048;
@@ -95,7 +109,7 @@ struct VmSpec {
 std::vector<std::string> qemu_argv(const VmSpec& spec);
 
 // The kernel command line the guest gets: the image's plus what the
-// accelerator needs (under TCG: tsc=reliable tsc_early_khz=<kHz>).
+// accelerator needs (an x86_64 guest under TCG: tsc=reliable tsc_early_khz=<kHz>).
 std::string kernel_cmdline(const VmSpec& spec);
 
 // The host's TSC frequency in kHz: from the kernel's own measurement

@@ -121,7 +121,7 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
   L::check_cpus(meta.cpus);
   L::check_memory_mib(meta.memory_mib);
   L::Image image = driver.load_image(meta.image);
-  L::QemuInfo qemu = driver.qemu();
+  L::QemuInfo qemu = driver.qemu(image.arch);
 
   // The accelerator: say plainly what was chosen and why.
   L::AccelChoice accel = driver.choose_accel(L::accel_request_from(opts.accel), image, qemu, progress);

@@ -338,7 +338,7 @@ bool boot_slot(const PoolPaths& pp, SlotRecord rec, VmDriver& driver) {
     m.memory_mib = rec.shape.memory_mib;
     m.net = rec.shape.net;
     L::Image image = driver.load_image(m.image);
-    L::QemuInfo qemu = driver.qemu();
+    L::QemuInfo qemu = driver.qemu(image.arch);
     Progress quiet(true);
     L::AccelChoice accel = driver.choose_accel(L::accel_request_from(std::nullopt), image, qemu, quiet);
     HostFacts host = host_facts(driver, image, qemu, accel);

@@ -29,6 +29,7 @@ L::VmSpec session_vm_spec(const Meta& m, const SessionPaths& p, const HostFacts&
   L::VmSpec spec;
   spec.name = vm_name(m.id);
   spec.qemu = host.qemu;
+  spec.arch = host.arch;
   spec.accel = host.accel;
   spec.cpus = m.cpus;
   spec.memory_mib = m.memory_mib;

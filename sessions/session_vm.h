@@ -29,6 +29,7 @@ struct HostFacts {
   std::filesystem::path kernel, initrd, rootfs;
   std::string cmdline;                  // the image's kernel command line
   std::string qemu = "qemu-system-x86_64";
+  launcher::GuestArch arch = launcher::GuestArch::X86_64;  // the image's
   bool qemu_sandbox = false;            // QEMU accepts -sandbox on
   launcher::Accel accel = launcher::Accel::Tcg;
   std::optional<unsigned long> tsc_khz;  // used under TCG only

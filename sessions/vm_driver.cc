@@ -19,11 +19,18 @@ namespace {
 class RealDriver final : public VmDriver {
  public:
   L::Image load_image(const std::string& name) override { return L::load_image(name); }
-  L::QemuInfo qemu() override { return L::inspect_qemu_cached(cache_dir() / "qemu.json"); }
+  L::QemuInfo qemu(L::GuestArch arch) override {
+    // One cache file per binary: a host running both kinds of guest would
+    // otherwise ask each QEMU again at every other start.
+    if (arch == L::GuestArch::X86_64) return L::inspect_qemu_cached(cache_dir() / "qemu.json");
+    return L::inspect_qemu_cached(cache_dir() / ("qemu-" + std::string(L::to_string(arch)) + ".json"),
+                                  L::qemu_binary(arch));
+  }
   L::AccelChoice choose_accel(L::AccelRequest request, const L::Image& image, const L::QemuInfo& qemu,
                               Progress& progress) override {
     L::HostAccelQuery q;
     q.request = request;
+    q.guest = image.arch;
     q.kvm = L::inspect_kvm();
     q.qemu_path = qemu.path.string();
     q.qemu_version = qemu.version;
@@ -76,10 +83,11 @@ HostFacts host_facts(VmDriver& driver, const L::Image& image, const L::QemuInfo&
   host.initrd = image.initrd;
   host.rootfs = image.rootfs;
   host.cmdline = image.cmdline;
+  host.arch = image.arch;
   host.qemu = qemu.path.string();
   host.qemu_sandbox = qemu.sandbox;
   host.accel = accel.accel;
-  if (accel.accel == L::Accel::Tcg) host.tsc_khz = driver.tsc_khz();
+  if (accel.accel == L::Accel::Tcg && image.arch == L::GuestArch::X86_64) host.tsc_khz = driver.tsc_khz();
   host.uid = ::geteuid();
   host.self_exe = self_exe();
   host.free_page_reporting = free_page_reporting_from_env(std::getenv("AGENT_VM_FREE_PAGE_REPORTING"));

@@ -33,7 +33,8 @@ class VmDriver {
 
   // What a start needs to know of the host.
   virtual launcher::Image load_image(const std::string& name) = 0;
-  virtual launcher::QemuInfo qemu() = 0;
+  // The QEMU that runs guests of `arch` (qemu-system-x86_64, -aarch64).
+  virtual launcher::QemuInfo qemu(launcher::GuestArch arch) = 0;
   // The accelerator for `request`; may probe by booting `image`'s kernel.
   virtual launcher::AccelChoice choose_accel(launcher::AccelRequest request, const launcher::Image& image,
                                              const launcher::QemuInfo& qemu, Progress& progress) = 0;

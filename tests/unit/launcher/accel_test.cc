@@ -132,3 +132,32 @@ TEST_CASE("this host's /dev/kvm is described", "[accel]") {
   CHECK(k.state == S::Missing);
   CHECK(k.detail.find("does not exist") != std::string::npos);
 }
+
+TEST_CASE("an image of another architecture runs under TCG, and the reason says so", "[accel]") {
+  auto in = inputs(AccelRequest::Auto, S::Usable);
+  in.guest = GuestArch::Aarch64;
+  in.host = GuestArch::X86_64;
+  bool probed = false;
+  in.probe = [&] { probed = true; return ProbeResult{true, 1s, ""}; };
+  auto c = choose_accel(in);
+  CHECK(c.accel == Accel::Tcg);
+  CHECK(c.reason.find("the image is aarch64 and this host is x86_64") != std::string::npos);
+  CHECK(c.reason.find("KVM runs guests of the host's own architecture only") != std::string::npos);
+  CHECK_FALSE(probed);
+  // Asked for KVM: refused with the fix.
+  in.request = AccelRequest::Kvm;
+  try {
+    choose_accel(in);
+    FAIL("KVM accepted for an aarch64 image on an x86_64 host");
+  } catch (const avm::Error& e) {
+    CHECK(std::string(e.what()).find("aarch64") != std::string::npos);
+    CHECK(e.hint().find("--accel tcg") != std::string::npos);
+  }
+  in.request = AccelRequest::Tcg;
+  CHECK(choose_accel(in).accel == Accel::Tcg);
+  // An aarch64 image on an aarch64 host with KVM: KVM, as for x86 on x86.
+  in = inputs(AccelRequest::Kvm, S::Usable);
+  in.guest = GuestArch::Aarch64;
+  in.host = GuestArch::Aarch64;
+  CHECK(choose_accel(in).accel == Accel::Kvm);
+}

@@ -263,3 +263,55 @@ TEST_CASE("manifest_from_build turns the build script's files into the manifest"
   CHECK_THAT(error_of([&] { manifest_from_build(d.path(), "default", in, "", ""); }),
              Catch::Contains("no 'initrd'"));
 }
+
+TEST_CASE("an image names its architecture, and one without the field is amd64") {
+  Store s;
+  make_image(s.root / "default", good_manifest());
+  CHECK(load_image("default").arch == GuestArch::X86_64);
+  auto m = good_manifest("default-arm64");
+  m["arch"] = "arm64";
+  make_image(s.root / "default-arm64", m);
+  CHECK(load_image("default-arm64").arch == GuestArch::Aarch64);
+  m["arch"] = "riscv64";
+  make_image(s.root / "odd", m);
+  CHECK_THAT(error_of([] { load_image("odd"); }), Catch::Contains("field 'arch' is 'riscv64'"));
+}
+
+TEST_CASE("an arm64 build has its own pin, digest, manifest field and default name") {
+  std::string pin_text = "version=1.2.3\nintegrity=sha512-x64==\narm64_version=1.2.0\narm64_integrity=sha512-arm==\n";
+  auto x = parse_opencode_pin(pin_text, GuestArch::X86_64);
+  auto a = parse_opencode_pin(pin_text, GuestArch::Aarch64);
+  CHECK(x.version == "1.2.3");
+  CHECK(x.integrity == "sha512-x64==");
+  CHECK(a.version == "1.2.0");
+  CHECK(a.integrity == "sha512-arm==");
+  CHECK_THAT(error_of([] { parse_opencode_pin("version=1.2.3\nintegrity=sha512-x==\n", GuestArch::Aarch64); }),
+             Catch::Contains("arm64_version="));
+  auto shipped = parse_opencode_pin(read_file(fs::path(AGENT_VM_SOURCE_DIR) / "guest/common/opencode.pin"),
+                                    GuestArch::Aarch64);
+  CHECK(shipped.integrity.rfind("sha512-", 0) == 0);
+
+  BuildInputs in;
+  in.files = {{"common/x x", "one"}};
+  in.kernel_package = "linux-image-6.1.0-57-arm64 6.1.192-3";
+  std::string amd = input_digest(in);
+  in.arch = GuestArch::Aarch64;
+  CHECK(input_digest(in) != amd);
+
+  CHECK(default_image_name(GuestArch::X86_64, GuestArch::X86_64) == "default");
+  CHECK(default_image_name(GuestArch::Aarch64, GuestArch::X86_64) == "default-arm64");
+  CHECK(default_image_name(GuestArch::Aarch64, GuestArch::Aarch64) == "default");
+  CHECK(default_image_name(GuestArch::X86_64, std::nullopt) == "default-amd64");
+
+  TempDir d("image-build");
+  write_file_atomic(d.path() / "build-info",
+                    "kernel=vmlinuz\ninitrd=initrd.img\nrootfs=rootfs.squashfs\n"
+                    "rootfs_format=squashfs\nkernel_version=6.1.0-57-arm64\narch=arm64\n"
+                    "kernel_package=linux-image-6.1.0-57-arm64 6.1.192-3\nsuite=bookworm\n"
+                    "opencode_version=1.2.0\nopencode_integrity=sha512-arm==\n"
+                    "cmdline=console=ttyAMA0 root=/dev/vda ro\n");
+  auto m = manifest_from_build(d.path(), "default-arm64", in, "sha256:f00", "2025-01-01T00:00:00Z");
+  CHECK(m.at("arch").as_string() == "arm64");
+  BuildInputs x86;
+  CHECK(manifest_from_build(d.path(), "default", x86, "sha256:f00", "").at("arch").as_string() == "amd64");
+}

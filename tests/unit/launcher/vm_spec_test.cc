@@ -255,3 +255,44 @@ TEST_CASE("the guest gives its free memory back through a balloon with free page
   CHECK_FALSE(std::any_of(b.begin(), b.end(), [](const std::string& x) { return x.find("balloon") != std::string::npos; }));
   CHECK(b.size() + 2 == a.size());
 }
+
+TEST_CASE("an aarch64 guest gets virt, qemu-system-aarch64's cpu and no TSC hints", "[vm_spec]") {
+  auto s = sample();
+  s.arch = GuestArch::Aarch64;
+  s.qemu = qemu_binary(GuestArch::Aarch64);
+  s.cmdline = "console=ttyAMA0 quiet";
+  auto a = qemu_argv(s);
+  CHECK(a.front() == "qemu-system-aarch64");
+  CHECK(after(a, "-machine") == "virt,gic-version=max");
+  CHECK(after(a, "-accel") == "tcg");
+  CHECK(after(a, "-cpu") == "max,pauth-impdef=on");
+  CHECK(after(a, "-append") == "console=ttyAMA0 quiet");  // tsc_khz is set, and ignored
+  // The contract's devices, on virt's virtio-mmio transports.
+  CHECK(contains(a, "virtio-blk-device,id=rootdisk,drive=root"));
+  CHECK(contains(a, "virtio-9p-device,id=share,fsdev=session,mount_tag=session"));
+  CHECK(contains(a, "virtio-net-device,netdev=net0"));
+  CHECK(after(a, "-netdev").find("hostfwd=tcp:127.0.0.1:2222-:22") != std::string::npos);
+  CHECK(contains(a, "virtio-balloon-device,id=balloon,free-page-reporting=on"));
+  CHECK(contains(a, "virtserialport,chardev=qga,name=org.qemu.guest_agent.0"));
+  CHECK(after(a, "-serial") == "chardev:console");
+  s.accel = Accel::Kvm;
+  a = qemu_argv(s);
+  CHECK(after(a, "-machine") == "virt,gic-version=host");
+  CHECK(after(a, "-accel") == "kvm");
+  CHECK(after(a, "-cpu") == "host");
+}
+
+TEST_CASE("architectures by name, and their QEMU", "[vm_spec]") {
+  CHECK(parse_guest_arch("arm64") == GuestArch::Aarch64);
+  CHECK(parse_guest_arch("aarch64") == GuestArch::Aarch64);
+  CHECK(parse_guest_arch("amd64") == GuestArch::X86_64);
+  CHECK(parse_guest_arch("x86_64") == GuestArch::X86_64);
+  CHECK_FALSE(parse_guest_arch("riscv64"));
+  CHECK(std::string(debian_arch(GuestArch::Aarch64)) == "arm64");
+  CHECK(std::string(to_string(GuestArch::Aarch64)) == "aarch64");
+  CHECK(qemu_binary(GuestArch::X86_64) == "qemu-system-x86_64");
+  CHECK(qemu_package(GuestArch::Aarch64) == "qemu-system-arm");
+#if defined(__x86_64__)
+  CHECK(host_arch() == GuestArch::X86_64);
+#endif
+}

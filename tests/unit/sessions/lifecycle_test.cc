@@ -64,7 +64,7 @@ class FakeDriver final : public VmDriver {
     i.cmdline = "console=ttyS0";
     return i;
   }
-  L::QemuInfo qemu() override {
+  L::QemuInfo qemu(L::GuestArch) override {
     L::QemuInfo q;
     q.path = "/usr/bin/qemu-system-x86_64";
     q.version = "7.2.0";

@@ -132,3 +132,16 @@ TEST_CASE("free page reporting is on unless AGENT_VM_FREE_PAGE_REPORTING turns i
     CHECK(e.hint() == "set it to on or off, or unset it");
   }
 }
+
+TEST_CASE("an aarch64 image's session boots on qemu-system-aarch64's virt, without TSC hints", "[session_vm]") {
+  HostFacts h = sample_host();
+  h.arch = L::GuestArch::Aarch64;
+  h.qemu = "/usr/bin/qemu-system-aarch64";
+  h.cmdline = "console=ttyAMA0";
+  L::VmSpec s = session_vm_spec(sample_meta(), SessionPaths("/s/x"), h, 2222);
+  CHECK(s.arch == L::GuestArch::Aarch64);
+  auto a = L::qemu_argv(s);
+  CHECK(a.front() == "/usr/bin/qemu-system-aarch64");
+  CHECK(std::find(a.begin(), a.end(), "virt,gic-version=max") != a.end());
+  CHECK(L::kernel_cmdline(s) == "console=ttyAMA0");
+}
