@@ -353,51 +353,47 @@ void NewSession::save(const Meta& meta) {
   write_file_atomic(paths().meta(), format_meta(meta), 0600);
 }
 
-SessionLock NewSession::commit() {
+void NewSession::check_meta() const {
   if (committed_) throw Error("internal: session " + id_ + " committed twice");
   Meta m = load_meta(paths().meta());
   if (m.id != id_) throw Error("internal: meta.json of new session " + id_ + " names " + m.id);
+}
+
+SessionLock NewSession::place(const fs::path& dir) {
   fs::path final_dir = root_ / id_;
-  if (rename_noreplace(tmp_, final_dir) != 0) {
+  if (rename_noreplace(dir, final_dir) != 0) {
     if (errno == EEXIST || errno == ENOTEMPTY)
       throw Error("session " + id_ + " appeared while it was being created",
                   "this should not happen; remove the other folder " + final_dir.string());
-    throw_errno("cannot move " + tmp_.string() + " to " + final_dir.string());
+    throw_errno("cannot move " + dir.string() + " to " + final_dir.string());
   }
   fsync_dir(root_);
+  if (dir != tmp_) remove_tree(tmp_);
   committed_ = true;
   tmp_ = final_dir;
   return std::move(lock_);
 }
 
+SessionLock NewSession::commit() {
+  check_meta();
+  return place(tmp_);
+}
+
 SessionLock NewSession::commit_into(const fs::path& live) {
-  if (committed_) throw Error("internal: session " + id_ + " committed twice");
-  Meta m = load_meta(paths().meta());
-  if (m.id != id_) throw Error("internal: meta.json of new session " + id_ + " names " + m.id);
+  check_meta();
   if (!is_dir_nofollow(live)) throw Error("internal: " + live.string() + " is not a folder");
   std::vector<fs::path> entries;
   for (const auto& e : fs::directory_iterator(tmp_)) entries.push_back(e.path());
   // meta.json last: a folder with it is a session.
   std::stable_partition(entries.begin(), entries.end(), [](const fs::path& e) { return e.filename() != "meta.json"; });
   for (const auto& e : entries) {
-    fs::path to = live / e.filename();
     if (e.filename() == "run") continue;
+    fs::path to = live / e.filename();
     remove_tree(to);
     if (::rename(e.c_str(), to.c_str()) != 0) throw_errno("cannot move " + e.string() + " to " + to.string());
   }
   if (::chmod(live.c_str(), 0700) != 0) throw_errno("cannot chmod " + live.string());
-  fs::path final_dir = root_ / id_;
-  if (rename_noreplace(live, final_dir) != 0) {
-    if (errno == EEXIST || errno == ENOTEMPTY)
-      throw Error("session " + id_ + " appeared while it was being created",
-                  "this should not happen; remove the other folder " + final_dir.string());
-    throw_errno("cannot move " + live.string() + " to " + final_dir.string());
-  }
-  fsync_dir(root_);
-  remove_tree(tmp_);
-  committed_ = true;
-  tmp_ = final_dir;
-  return std::move(lock_);
+  return place(live);
 }
 
 }  // namespace avm::sessions

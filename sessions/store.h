@@ -155,6 +155,10 @@ class NewSession {
   SessionLock commit_into(const std::filesystem::path& live);
 
  private:
+  // commit()'s and commit_into()'s two ends: meta.json names this session;
+  // `dir` becomes root/<id> (never over another folder).
+  void check_meta() const;
+  SessionLock place(const std::filesystem::path& dir);
   friend class SessionStore;
   NewSession(std::filesystem::path root, std::string id, std::filesystem::path tmp,
              SessionLock lock);
