@@ -30,7 +30,7 @@ Meta meta_for(const std::string& id) {
   Meta m;
   m.id = id;
   m.repo_url = "/src/repo";
-  m.created = avm::utc_now_iso8601();
+  m.created = "2026-01-02T03:04:05Z";  // fixed: two calls must build equal metas
   m.image = "debian";
   m.accelerator = "tcg";
   m.cpus = 2;
@@ -84,13 +84,14 @@ TEST_CASE("a new session appears whole, private, and locked", "[store]") {
   for (auto sub : {ns.paths().opencode(), ns.paths().ssh(), ns.paths().run()}) CHECK(mode_of(sub) == 0700);
   CHECK(mode_of(ns.dir()) == 0700);
 
-  ns.save(meta_for(id));
+  const Meta meta = meta_for(id);
+  ns.save(meta);
   SessionLock lock = ns.commit();
   CHECK(ns.dir() == store.dir(id));
   CHECK(store.exists(id));
   CHECK(mode_of(store.dir(id)) == 0700);
   CHECK(mode_of(store.paths(id).meta()) == 0600);
-  CHECK(store.load(id) == meta_for(id));
+  CHECK(store.load(id) == meta);
   // Only the session, its host-only folder and the lock folder remain.
   CHECK(names_in(store.root()) == std::vector<std::string>{".host", ".locks", id});
   CHECK(names_in(store.root() / ".host") == std::vector<std::string>{id});
