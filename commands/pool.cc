@@ -39,7 +39,8 @@ class Pool final : public Command {
         "boot in the background (agent-vm pool --refill, started by the spawn).\n"
         "\n"
         "Without --size it shows the pool: each VM with its state (booting, ready,\n"
-        "dead) and QEMU's memory (PSS: its share of the host's memory; RSS).\n"
+        "silent: it did not answer in time and is not handed out, or dead) and\n"
+        "QEMU's memory (PSS: its share of the host's memory; RSS).\n"
         "Every waiting VM holds its guest's memory: a pool of N costs about N times\n"
         "what one idle session costs. --size 0 stops every pooled VM.");
     app.add_option("--size", size_, "How many VMs to keep waiting; 0 empties the pool")->type_name("N");

@@ -265,7 +265,7 @@ StartResult claim_slot(const SessionStore& store, NewSession& ns, TakenSlot& slo
     return out;
   } catch (const std::exception& e) {
     progress.done("failed");
-    progress.note(std::string("the warm VM failed (") + e.what() + "); booting a new one");
+    progress.warn(std::string("the warm VM failed (") + e.what() + "); booting a new one");
     slot.stop_vm();
     slot.release();
     end_run(meta, StopHow::BootFailed, std::string("warm VM: ") + e.what(), utc_now_iso8601());
@@ -330,9 +330,9 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
     want.cpus = req.start.cpus.value_or(kDefaultCpus);
     want.net = net == L::NetMode::Restricted ? "restricted" : req.net;
     try {
-      if (auto t = take_slot(store, want, driver)) slot.emplace(std::move(*t));
+      if (auto t = take_slot(store, want, driver, progress)) slot.emplace(std::move(*t));
     } catch (const std::exception& e) {
-      progress.note(std::string("the warm pool was not used: ") + e.what());
+      progress.warn(std::string("the warm pool was not used: ") + e.what());
     }
     pool_took = duration_cast<milliseconds>(steady_clock::now() - t0);
     if (slot) {
@@ -340,7 +340,7 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
       try {
         start_refill(store);
       } catch (const std::exception& e) {
-        progress.note(std::string("the pool is not refilled: ") + e.what());
+        progress.warn(std::string("the pool is not refilled: ") + e.what());
       }
     }
   }

@@ -34,6 +34,8 @@ namespace {
 
 constexpr const char* kMarker = "pool-slot";
 constexpr milliseconds kPoolLockTimeout{120000};
+// How long a ready slot's monitor and guest agent get to answer.
+constexpr milliseconds kAskTimeout{5000};
 
 bj::object shape_json(const PoolShape& s) {
   return {{"image", s.image}, {"memory_mib", s.memory_mib}, {"cpus", s.cpus}, {"net", s.net}};
@@ -81,6 +83,7 @@ const char* to_string(SlotHealth h) {
   switch (h) {
     case SlotHealth::Booting: return "booting";
     case SlotHealth::Ready: return "ready";
+    case SlotHealth::Silent: return "silent";
     case SlotHealth::Dead: return "dead";
   }
   return "?";
@@ -138,8 +141,10 @@ SlotHealth classify_slot(const SlotSeen& s) {
     return SlotHealth::Booting;
   }
   if (!s.record->pid || !s.qemu_alive) return SlotHealth::Dead;
-  if (s.qmp_status != "running" || !s.guest_up) return SlotHealth::Dead;
-  return SlotHealth::Ready;
+  if (!s.asked) return SlotHealth::Ready;
+  if (s.qmp_status.empty()) return SlotHealth::Silent;
+  if (s.qmp_status != "running") return SlotHealth::Dead;
+  return s.guest_up ? SlotHealth::Ready : SlotHealth::Silent;
 }
 
 std::optional<std::string> choose_slot(const std::vector<SlotView>& slots, const PoolShape& want) {
@@ -229,8 +234,9 @@ SlotSeen see_slot(const PoolPaths& pp, const std::string& id, VmDriver& driver, 
   L::VmHandle h = slot_handle(*s.record, pp.slot(id));
   s.qemu_alive = s.record->pid && driver.alive(h);
   if (ask && s.qemu_alive && s.record->state == SlotRecord::State::Ready) {
+    s.asked = true;
     L::ObserveOptions oo;
-    oo.timeout = milliseconds(3000);
+    oo.timeout = kAskTimeout;
     oo.guest = true;
     L::VmObservation o = driver.observe(h, oo);
     s.qmp_status = o.qmp_status;
@@ -388,11 +394,8 @@ unsigned ensure_pool(const SessionStore& store, const std::optional<PoolConfig>&
     PoolConfig cfg = load_pool_config(store);
     std::vector<SlotView> views;
     for (const auto& [id, seen] : see_slots(pp, driver, false)) {
-      SlotView v = view_of(id, seen);
       // Not asked here: a recorded-ready slot with a live QEMU counts as ready.
-      if (seen.record && seen.record->state == SlotRecord::State::Ready && seen.qemu_alive)
-        v.health = SlotHealth::Ready;
-      views.push_back(v);
+      views.push_back(view_of(id, seen));
     }
     PoolPlan plan = plan_pool(views, cfg);
     for (const auto& id : plan.remove) {
@@ -496,13 +499,15 @@ void TakenSlot::release() noexcept {
   }
 }
 
-std::optional<TakenSlot> take_slot(const SessionStore& store, const PoolShape& want, VmDriver& driver) {
+std::optional<TakenSlot> take_slot(const SessionStore& store, const PoolShape& want, VmDriver& driver,
+                                   Progress& progress) {
   PoolPaths pp(store.root());
   if (!fs::exists(pp.dir())) return std::nullopt;
   FileLock l = pool_lock(pp);
+  // From the records and processes alone first (cheap); then only the slot
+  // chosen is asked, and the next one when it does not answer.
   std::vector<SlotView> views;
-  std::vector<std::pair<std::string, SlotSeen>> seen = see_slots(pp, driver, true);
-  for (const auto& [id, s] : seen) {
+  for (const auto& [id, s] : see_slots(pp, driver, false)) {
     SlotView v = view_of(id, s);
     // A crashed, killed or stale slot is removed and never handed out.
     if (v.health == SlotHealth::Dead) {
@@ -511,14 +516,26 @@ std::optional<TakenSlot> take_slot(const SessionStore& store, const PoolShape& w
     }
     views.push_back(v);
   }
-  auto id = choose_slot(views, want);
-  if (!id) return std::nullopt;
-  SlotRecord rec;
-  for (const auto& [sid, s] : seen)
-    if (sid == *id) rec = *s.record;
-  if (::rename(pp.slot(*id).c_str(), pp.taken(*id).c_str()) != 0)
-    throw_errno("cannot take pool slot " + pp.slot(*id).string());
-  return TakenSlot(pp, rec, driver);
+  while (auto id = choose_slot(views, want)) {
+    SlotSeen s = see_slot(pp, *id, driver, true);
+    SlotHealth h = classify_slot(s);
+    if (h == SlotHealth::Ready) {
+      if (::rename(pp.slot(*id).c_str(), pp.taken(*id).c_str()) != 0)
+        throw_errno("cannot take pool slot " + pp.slot(*id).string());
+      return TakenSlot(pp, *s.record, driver);
+    }
+    if (h == SlotHealth::Dead) {
+      progress.warn("pool VM " + *id + (s.qmp_status.empty() ? " has no QEMU any more" : " is " + s.qmp_status) +
+                    "; removed");
+      discard_slot(pp, *id, driver);
+    } else {
+      progress.warn("pool VM " + *id + " did not answer within " + std::to_string(kAskTimeout.count() / 1000) +
+                    " s; passed over");
+    }
+    for (auto& v : views)
+      if (v.id == *id) v.health = h;
+  }
+  return std::nullopt;
 }
 
 }  // namespace avm::sessions

@@ -70,7 +70,7 @@ const char* to_string(SlotRecord::State s);
 
 // ---- pure decisions ---------------------------------------------------------
 
-enum class SlotHealth { Booting, Ready, Dead };
+enum class SlotHealth { Booting, Ready, Silent, Dead };
 const char* to_string(SlotHealth h);
 
 // What was observed of a slot.
@@ -78,12 +78,17 @@ struct SlotSeen {
   std::optional<SlotRecord> record;  // nullopt: slot.json missing or broken
   bool owner_alive = false;          // the booting process still runs
   bool qemu_alive = false;           // the recorded pid is this slot's QEMU
-  std::string qmp_status;            // "running", ...; empty when not asked or no answer
+  bool asked = false;                // the monitor and guest agent were asked
+  std::string qmp_status;            // "running", ...; empty when no answer
   bool guest_up = false;             // the guest agent answered
 };
-// Ready only when QEMU lives, runs and its guest agent answers; Booting while
-// the process that boots it lives and QEMU (once started) does too; else Dead
-// (crashed, killed, a zombie, or abandoned by a booter that died).
+// A slot booted to the end, whose QEMU lives, is Ready when asked and its
+// monitor says running and its guest agent answers (or when not asked); Silent
+// when asked and the monitor or guest agent did not answer in time (a loaded
+// host: not handed out, and not thrown away either); Dead when its QEMU is gone
+// or the monitor says it does not run. Booting while the process that boots it
+// lives and QEMU (once started) does too; else Dead (abandoned by a booter
+// that died).
 SlotHealth classify_slot(const SlotSeen& s);
 
 // One slot as the decisions see it.
@@ -178,6 +183,8 @@ class TakenSlot {
 // Under the pool lock: removes dead slots, then takes the slot
 // choose_slot() picks for `want`, renaming it out of the pool. nullopt when
 // there is no pool or no matching ready slot.
-std::optional<TakenSlot> take_slot(const SessionStore& store, const PoolShape& want, VmDriver& driver);
+// Slots passed over (silent) or removed (dead) on the way are warned about.
+std::optional<TakenSlot> take_slot(const SessionStore& store, const PoolShape& want, VmDriver& driver,
+                                   Progress& progress);
 
 }  // namespace avm::sessions

@@ -9,7 +9,7 @@ namespace avm {
 
 class Progress {
  public:
-  // Writes to stderr. `quiet` suppresses everything but errors.
+  // Writes to stderr. `quiet` suppresses everything but errors and warnings.
   explicit Progress(bool quiet = false);
   ~Progress();
 
@@ -21,10 +21,14 @@ class Progress {
   void done(const std::string& result = {});
   // A line of its own, between stages.
   void note(const std::string& line);
+  // Something that went wrong and was worked around: "warning: LINE", shown
+  // even when quiet (stderr stays out of --json's stdout).
+  void warn(const std::string& line);
 
   bool is_tty() const noexcept { return tty_; }
 
  private:
+  void print_line(const std::string& line);
   bool quiet_;
   bool tty_;
   std::string current_;

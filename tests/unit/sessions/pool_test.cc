@@ -20,6 +20,7 @@ SlotRecord record(SlotRecord::State state, std::optional<long long> pid = 4242) 
 
 SlotSeen seen(std::optional<SlotRecord> r, bool owner, bool qemu, std::string qmp = "", bool guest = false) {
   SlotSeen s;
+  s.asked = !qmp.empty() || guest;
   s.record = std::move(r);
   s.owner_alive = owner;
   s.qemu_alive = qemu;
@@ -48,11 +49,20 @@ PoolShape small() {
 TEST_CASE("a ready slot is one whose QEMU lives, runs and whose guest agent answers", "[pool]") {
   using S = SlotRecord::State;
   CHECK(classify_slot(seen(record(S::Ready), false, true, "running", true)) == H::Ready);
-  CHECK(classify_slot(seen(record(S::Ready), false, false, "running", true)) == H::Dead);   // killed, or a zombie
-  CHECK(classify_slot(seen(record(S::Ready), false, true, "paused", true)) == H::Dead);    // not running
-  CHECK(classify_slot(seen(record(S::Ready), false, true, "", true)) == H::Dead);          // monitor silent
-  CHECK(classify_slot(seen(record(S::Ready), false, true, "running", false)) == H::Dead);  // guest agent silent
+  CHECK(classify_slot(seen(record(S::Ready), false, false, "running", true)) == H::Dead);  // killed, or a zombie
+  CHECK(classify_slot(seen(record(S::Ready), false, true, "paused", true)) == H::Dead);   // not running
   CHECK(classify_slot(seen(record(S::Ready, std::nullopt), false, false)) == H::Dead);
+}
+
+TEST_CASE("a slot that is slow to answer is silent, not dead", "[pool]") {
+  using S = SlotRecord::State;
+  SlotSeen monitor_silent = seen(record(S::Ready), false, true);
+  monitor_silent.asked = true;
+  CHECK(classify_slot(monitor_silent) == H::Silent);
+  CHECK(classify_slot(seen(record(S::Ready), false, true, "running", false)) == H::Silent);  // guest agent silent
+  // Not asked (the pool's own refill): a live QEMU booted to the end counts.
+  CHECK(classify_slot(seen(record(S::Ready), false, true)) == H::Ready);
+  CHECK(classify_slot(seen(record(S::Ready), false, false)) == H::Dead);
 }
 
 TEST_CASE("a booting slot lives while its booter does, and its QEMU once started", "[pool]") {
@@ -81,6 +91,7 @@ TEST_CASE("a spawn takes the oldest ready slot of its shape", "[pool]") {
   CHECK_FALSE(choose_slot(slots, full));
   CHECK_FALSE(choose_slot({}, PoolShape{}));
   CHECK_FALSE(choose_slot({view("c", H::Booting, "x"), view("d", H::Dead, "y")}, PoolShape{}));
+  CHECK_FALSE(choose_slot({view("s", H::Silent, "x")}, PoolShape{}));
 }
 
 TEST_CASE("the pool plan boots what is missing and removes dead, foreign and extra slots", "[pool]") {
@@ -89,6 +100,9 @@ TEST_CASE("the pool plan boots what is missing and removes dead, foreign and ext
   SECTION("an empty pool boots its size") { CHECK(plan_pool({}, two) == PoolPlan{2, {}}); }
   SECTION("booting slots count") {
     CHECK(plan_pool({view("a", H::Booting, "1")}, two) == PoolPlan{1, {}});
+  }
+  SECTION("a silent slot is kept: a loaded host answers late") {
+    CHECK(plan_pool({view("a", H::Silent, "1"), view("b", H::Ready, "2")}, two) == PoolPlan{0, {}});
   }
   SECTION("a dead slot is removed and replaced") {
     CHECK(plan_pool({view("a", H::Ready, "1"), view("b", H::Dead, "2")}, two) == PoolPlan{1, {"b"}});
