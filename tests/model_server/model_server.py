@@ -17,7 +17,8 @@ the mode between requests:
 
   {
     "mode": "normal" | "hang" | "error" | "slow",
-    "error": {"status": 500, "type": "api_error", "message": "..."},
+    "error": {"status": 500, "type": "api_error", "message": "...",
+              "retry_after_ms": 200},   # optional: a retry-after-ms header
     "slow_delay": 1.0,                  # seconds between events in "slow"
     "title": "Scripted title",
     "text": "Nothing to do.",           # when no rule matches
@@ -160,11 +161,13 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # quiet: the JSON log says it all
         pass
 
-    def send_json(self, status, obj):
+    def send_json(self, status, obj, headers=()):
         data = json.dumps(obj).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
+        for name, value in headers:
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
@@ -219,9 +222,12 @@ class Handler(BaseHTTPRequestHandler):
             status = int(err.get("status", 500))
             entry["answer"] = "error %d" % status
             self.server.record(entry)
+            headers = []
+            if "retry_after_ms" in err:
+                headers.append(("retry-after-ms", str(int(err["retry_after_ms"]))))
             self.send_json(status, {"type": "error", "error": {
                 "type": err.get("type", "api_error"),
-                "message": err.get("message", "Scripted failure")}})
+                "message": err.get("message", "Scripted failure")}}, headers)
             return
         answer = decide(script, body)
         entry["answer"] = answer[0] if answer[0] == "text" else "write " + answer[1]

@@ -8,9 +8,10 @@
 #     second file lands too.
 #  2. The model saw the real key, injected on the host; inside the guest, as
 #     root, no file, process environment or the kernel command line holds it.
-#  3. An upstream answering 500, then one that hangs (the gateway's read
-#     deadline set to 15 s in gateway.json): the agent's screen shows an error
-#     in bounded time.
+#  3. An upstream answering 500 (asking for retries 0.2 s apart, as
+#     retry-after-ms, which the gateway passes on), then one that hangs (the
+#     gateway's read deadline set to 5 s in gateway.json): the agent's screen
+#     shows an error in bounded time.
 #  4. The token budget: a request within it goes through (the agent writes
 #     its file), the one past it is refused and the agent's screen says so.
 #  5. Once stopped, no gateway process and no connection to the model is left.
@@ -85,8 +86,8 @@ expect_eq "agent-list counts the model's tokens" "$(( $(model_requests '.mode=="
 
 log "resume with a budget of one more answer; the model fails with 500 first"
 gw=$AGENT_VM_SESSIONS/.host/$id/gateway.json
-jq '.read_timeout_ms=15000' "$gw" >"$gw.new" && mv "$gw.new" "$gw"
-set_model_mode '.mode="error" | .error={status:500,type:"api_error",message:"Scripted upstream failure"}'
+jq '.read_timeout_ms=5000' "$gw" >"$gw.new" && mv "$gw.new" "$gw"
+set_model_mode '.mode="error" | .error={status:500,type:"api_error",message:"Scripted upstream failure",retry_after_ms:200}'
 : >"$MODEL_LOG"
 t0=$SECONDS
 agent-resume "$id" --max-tokens $((spent + 50)) --prompt "Create a third file" -q >/dev/null
@@ -102,7 +103,7 @@ expect_eq "the key in no guest file, environment or command line" "" \
       rm -f /run/.pat' <"$TEST_TMP/pat")"
 expect_eq "the key on no host command line" 0 "$(cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' '\n' | grep -cFf "$TEST_TMP/pat" || true)"
 
-# opencode retries a 5xx (6 attempts of the main request, backoff up to ~41 s), then shows it.
+# opencode retries a 5xx (6 attempts of the main request, here 0.2 s apart), then shows it.
 wait_request '.mode=="error"' 900
 wait_turn_over 900
 wait_guest_screen 'Scripted upstream failure' 60
@@ -115,7 +116,7 @@ set_model_mode '.mode="hang"'
 t0=$SECONDS
 type_prompt "Create a fourth file"
 wait_request '.mode=="hang"' 300
-# 504 from the gateway after 15 s, retried like any 5xx: about 6 x 15 s plus the backoff.
+# 504 from the gateway after 5 s, retried like any 5xx: about 6 x 5 s plus the backoff (~1 min).
 wait_turn_over 900
 wait_guest_screen '(did not answer|imed out|timeout)' 60
 log "the hang shown, retries over, after $(since $t0)"

@@ -84,8 +84,9 @@ log "opencode stopped after $((SECONDS - t0))s"
 expect_match "the error is shown" 'Error: Scripted refusal: token budget exhausted' "$(cat "$TEST_TMP/out.txt")"
 expect_eq "asked once" 1 "$(model_requests '.tools' | wc -l)"
 
+# A server that asks for its retries 0.2 s apart (retry-after-ms) is obeyed.
 log "500: retried a bounded number of times, then shown"
-set_model_mode '.mode="error" | .error={status:500,type:"api_error",message:"Scripted upstream failure"}'
+set_model_mode '.mode="error" | .error={status:500,type:"api_error",message:"Scripted upstream failure",retry_after_ms:200}'
 : >"$MODEL_LOG"
 t0=$SECONDS
 opencode_run 900 --continue "Create a fourth file" && fail "opencode run succeeded against a 500"
