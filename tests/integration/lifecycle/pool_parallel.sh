@@ -25,7 +25,8 @@ for i in $(seq 1 $N); do
 done
 ids=$(for i in $(seq 1 $N); do jq -r .id "$TEST_TMP/s$i.json"; done | sort)
 expect_eq "distinct sessions" $N "$(sort -u <<<"$ids" | wc -l)"
-qpids=$(for id in $ids; do list_field "$id" .pid; done)
+listed=$(agent-vm list --json)
+qpids=$(for id in $ids; do jq -r --arg id "$id" '.[] | select(.id==$id) | .pid' <<<"$listed"; done)
 expect_eq "every session has a QEMU" $N "$(grep -c '^[0-9]\+$' <<<"$qpids")"
 expect_eq "no QEMU shared by two sessions" $N "$(sort -u <<<"$qpids" | wc -l)"
 # On a pooled VM: took one, and its claim did not fall back to a cold boot.
