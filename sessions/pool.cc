@@ -77,7 +77,14 @@ PoolConfig parse_pool_config(std::string_view text) {
   }
 }
 
-const char* to_string(SlotRecord::State s) { return s == SlotRecord::State::Ready ? "ready" : "booting"; }
+const char* to_string(SlotRecord::State s) {
+  switch (s) {
+    case SlotRecord::State::Booting: return "booting";
+    case SlotRecord::State::Ready: return "ready";
+    case SlotRecord::State::Taken: return "taken";
+  }
+  return "?";
+}
 
 const char* to_string(SlotHealth h) {
   switch (h) {
@@ -116,8 +123,10 @@ SlotRecord parse_slot(std::string_view text) {
       r.state = SlotRecord::State::Ready;
     else if (st == "booting")
       r.state = SlotRecord::State::Booting;
+    else if (st == "taken")
+      r.state = SlotRecord::State::Taken;
     else
-      throw Error("state '" + st + "' is neither booting nor ready");
+      throw Error("state '" + st + "' is not booting, ready or taken");
     r.created = f.str("created");
     r.ssh_port = f.integer<std::uint16_t>("ssh_port");
     r.pid = f.opt_integer<long long>("pid", 1);
@@ -140,11 +149,15 @@ SlotHealth classify_slot(const SlotSeen& s) {
     if (s.record->pid && !s.qemu_alive) return SlotHealth::Dead;
     return SlotHealth::Booting;
   }
-  if (!s.record->pid || !s.qemu_alive) return SlotHealth::Dead;
+  if (!s.record->pid || !s.qemu_alive || s.record->state == SlotRecord::State::Taken) return SlotHealth::Dead;
   if (!s.asked) return SlotHealth::Ready;
   if (s.qmp_status.empty()) return SlotHealth::Silent;
   if (s.qmp_status != "running") return SlotHealth::Dead;
   return s.guest_up ? SlotHealth::Ready : SlotHealth::Silent;
+}
+
+bool take_abandoned(const SlotSeen& s) {
+  return !s.record || s.record->state != SlotRecord::State::Taken || !s.owner_alive;
 }
 
 std::optional<std::string> choose_slot(const std::vector<SlotView>& slots, const PoolShape& want) {
@@ -293,6 +306,38 @@ void discard_slot(const PoolPaths& pp, const std::string& id, VmDriver& driver) 
   remove_tree(pp.record_dir(id));
 }
 
+// Under the pool lock: slots taken by spawns that died before their claim
+// (their VM is stopped, their folders go), and the records of taken slots
+// that became sessions (only the record: the VM is the session's now).
+void sweep_taken(const PoolPaths& pp, VmDriver& driver, Progress& progress) {
+  std::error_code ec;
+  std::vector<std::string> taken;
+  for (const auto& e : fs::directory_iterator(pp.dir(), ec)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind(".taken-", 0) == 0 && is_valid_id(name.substr(7))) taken.push_back(name.substr(7));
+  }
+  for (const auto& id : taken) {
+    SlotSeen s;
+    s.record = read_record(pp, id);
+    if (s.record) s.owner_alive = owner_alive(*s.record);
+    if (!take_abandoned(s)) continue;
+    progress.warn("pool VM " + id + " was taken by a spawn that ended before its claim; stopped and removed");
+    if (s.record) stop_slot_vm(driver, *s.record, pp.taken(id));
+    remove_tree(pp.taken(id));
+    remove_tree(pp.record_dir(id));
+  }
+  for (const auto& e : fs::directory_iterator(pp.host(), ec)) {
+    std::string id = e.path().filename().string();
+    if (!is_valid_id(id) || fs::exists(fs::symlink_status(pp.slot(id))) ||
+        fs::exists(fs::symlink_status(pp.taken(id))))
+      continue;
+    SlotSeen s;
+    s.record = read_record(pp, id);
+    if (s.record && s.record->state == SlotRecord::State::Taken && !owner_alive(*s.record))
+      remove_tree(pp.record_dir(id));
+  }
+}
+
 FileLock pool_lock(const PoolPaths& pp) {
   make_private_dir(pp.root);
   make_private_dir(pp.lock().parent_path());
@@ -334,8 +379,8 @@ SlotRecord new_slot(const PoolPaths& pp, const SessionStore& store, const PoolSh
 }
 
 // Boots one slot's VM to its guest agent and marks it ready. On failure the
-// slot goes.
-bool boot_slot(const PoolPaths& pp, SlotRecord rec, VmDriver& driver) {
+// slot goes, and what went wrong (with the console's last lines) is returned.
+std::optional<std::string> boot_slot(const PoolPaths& pp, SlotRecord rec, VmDriver& driver) {
   try {
     Meta m;
     m.id = rec.id;
@@ -365,12 +410,15 @@ bool boot_slot(const PoolPaths& pp, SlotRecord rec, VmDriver& driver) {
       write_record(pp, rec);
     };
     driver.boot(spec, port, bo);
-    // Taken or removed while it booted: not ours to mark any more.
-    if (!fs::exists(pp.slot(rec.id))) return false;
+    // Removed while it booted: not ours to mark any more.
+    if (!fs::exists(pp.slot(rec.id))) return "pool VM " + rec.id + " was removed while it booted";
     rec.state = SlotRecord::State::Ready;
     write_record(pp, rec);
-    return true;
+    return std::nullopt;
   } catch (const std::exception& e) {
+    std::string why = "pool VM " + rec.id + " failed to boot: " + e.what();
+    if (const auto* be = dynamic_cast<const L::BootError*>(&e); be && !be->console_tail().empty())
+      why += "\nlast console lines:\n" + be->console_tail();
     try {
       if (rec.pid) stop_slot_vm(driver, rec, pp.slot(rec.id));
       if (fs::exists(pp.slot(rec.id))) {
@@ -379,7 +427,7 @@ bool boot_slot(const PoolPaths& pp, SlotRecord rec, VmDriver& driver) {
       }
     } catch (const std::exception&) {
     }
-    return false;
+    return why;
   }
 }
 
@@ -390,6 +438,7 @@ unsigned ensure_pool(const SessionStore& store, const std::optional<PoolConfig>&
   {
     FileLock l = pool_lock(pp);
     prepare_dirs(pp);
+    sweep_taken(pp, driver, progress);
     if (set) write_file_atomic(pp.config(), format_pool_config(*set), 0600);
     PoolConfig cfg = load_pool_config(store);
     std::vector<SlotView> views;
@@ -407,14 +456,15 @@ unsigned ensure_pool(const SessionStore& store, const std::optional<PoolConfig>&
   }
   if (to_boot.empty()) return 0;
   progress.stage("booting " + std::to_string(to_boot.size()) + " pool VM" + (to_boot.size() == 1 ? "" : "s"));
-  std::vector<std::future<bool>> boots;
+  std::vector<std::future<std::optional<std::string>>> boots;
   for (const auto& r : to_boot)
     boots.push_back(std::async(std::launch::async, [&pp, r, &driver] { return boot_slot(pp, r, driver); }));
-  unsigned failed = 0;
+  std::vector<std::string> failures;
   for (auto& b : boots)
-    if (!b.get()) ++failed;
-  progress.done(failed ? std::to_string(failed) + " failed" : "ready");
-  return failed;
+    if (auto why = b.get()) failures.push_back(std::move(*why));
+  progress.done(failures.empty() ? "ready" : std::to_string(failures.size()) + " failed");
+  for (const auto& why : failures) progress.warn(why);
+  return static_cast<unsigned>(failures.size());
 }
 
 }  // namespace
@@ -504,6 +554,7 @@ std::optional<TakenSlot> take_slot(const SessionStore& store, const PoolShape& w
   PoolPaths pp(store.root());
   if (!fs::exists(pp.dir())) return std::nullopt;
   FileLock l = pool_lock(pp);
+  sweep_taken(pp, driver, progress);
   // From the records and processes alone first (cheap); then only the slot
   // chosen is asked, and the next one when it does not answer.
   std::vector<SlotView> views;
@@ -522,7 +573,15 @@ std::optional<TakenSlot> take_slot(const SessionStore& store, const PoolShape& w
     if (h == SlotHealth::Ready) {
       if (::rename(pp.slot(*id).c_str(), pp.taken(*id).c_str()) != 0)
         throw_errno("cannot take pool slot " + pp.slot(*id).string());
-      return TakenSlot(pp, *s.record, driver);
+      TakenSlot t(pp, *s.record, driver);
+      // Ours until the claim: a spawn killed before it leaves a take that
+      // the next one sweeps.
+      SlotRecord rec = *s.record;
+      rec.state = SlotRecord::State::Taken;
+      rec.owner_pid = ::getpid();
+      rec.owner_start = proc_start_time(::getpid()).value_or(0);
+      write_record(pp, rec);
+      return t;
     }
     if (h == SlotHealth::Dead) {
       progress.warn("pool VM " + *id + (s.qmp_status.empty() ? " has no QEMU any more" : " is " + s.qmp_status) +

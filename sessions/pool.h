@@ -52,7 +52,9 @@ PoolConfig parse_pool_config(std::string_view text);  // avm::Error when broken
 
 // One slot's record, host-only (root/.pool/.host/<id>/slot.json).
 struct SlotRecord {
-  enum class State { Booting, Ready };
+  // Taken: a spawn renamed it out of the pool (owner: that spawn) and has not
+  // made it its session's yet.
+  enum class State { Booting, Ready, Taken };
   std::string id;
   PoolShape shape;
   State state = State::Booting;
@@ -90,6 +92,9 @@ struct SlotSeen {
 // lives and QEMU (once started) does too; else Dead (abandoned by a booter
 // that died).
 SlotHealth classify_slot(const SlotSeen& s);
+// A taken slot (root/.pool/.taken-<id>) is abandoned when the spawn that took
+// it is gone before making it its session's, or nobody recorded the take.
+bool take_abandoned(const SlotSeen& s);
 
 // One slot as the decisions see it.
 struct SlotView {

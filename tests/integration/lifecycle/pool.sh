@@ -3,7 +3,8 @@
 #   pool --size 2 -> two ready VMs (pool --json) -> spawn takes one (phases
 #   say pool; the session's own files, host key, env and allowlist) -> a
 #   replacement boots (back to 2) -> kill -9 of a pooled QEMU: the next
-#   spawn skips it and it is replaced -> pool --size 0 leaves no QEMU;
+#   spawn skips it and it is replaced -> a spawn killed between its take and
+#   its claim: the next pool run stops that VM -> pool --size 0 leaves no QEMU;
 #   agent-list never shows a pooled VM.
 # Needs an image whose guest knows the pool (libexec/agent-vm/claim).
 source "$AGENT_VM_SOURCE/tests/integration/lib.sh"
@@ -100,6 +101,44 @@ expect_eq "second session's repo" README "$(agent-exec "$id2" -- ls /session/rep
 pool_ready 2 400
 pooled_pids | grep -qx "$victim" && fail "the killed QEMU $victim is still listed"
 log "ok: the killed VM is gone from the pool and replaced"
+
+log "a spawn killed after taking a VM, before its claim: the next pool run stops that VM"
+# A git server that accepts and never answers holds the spawn in its clone,
+# after the take.
+python3 -c '
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+print(s.getsockname()[1], flush=True)
+held = []
+while True: held.append(s.accept())' >"$TEST_TMP/silent.port" &
+silent=$!
+wait_file_nonempty() { local d=$((SECONDS + 20)); until [ -s "$1" ]; do [ $SECONDS -lt $d ] || fail "$1 stayed empty"; sleep 0.1; done; }
+wait_file_nonempty "$TEST_TMP/silent.port"
+agent-spawn --repo "git://127.0.0.1:$(cat "$TEST_TMP/silent.port")/held.git" --agent-cmd "$STAND_IN" \
+  --memory "$MEM" -q >/dev/null 2>&1 &
+held=$!
+deadline=$((SECONDS + 60))
+until taken=$(ls -d "$AGENT_VM_SESSIONS/.pool/.taken-"* 2>/dev/null | head -1); [ -n "$taken" ]; do
+  [ $SECONDS -lt $deadline ] || fail "the held spawn never took a pooled VM"
+  sleep 0.1
+done
+tid=${taken##*/.taken-}
+tpid=$(jq -r .pid "$AGENT_VM_SESSIONS/.pool/.host/$tid/slot.json")
+expect_eq "the take is recorded as the spawn's" "taken $held" \
+  "$(jq -r '"\(.state) \(.owner_pid)"' "$AGENT_VM_SESSIONS/.pool/.host/$tid/slot.json")"
+kill -9 "$held"
+wait "$held" 2>/dev/null || true
+kill "$silent"
+agent-vm pool --size 2 --memory "$MEM" >/dev/null 2>"$TEST_TMP/sweep.err" || { cat "$TEST_TMP/sweep.err" >&2; fail "pool --size 2"; }
+expect_match "the sweep says so" "pool VM $tid was taken by a spawn that ended before its claim" "$(cat "$TEST_TMP/sweep.err")"
+[ ! -e "$taken" ] || fail "the abandoned take $taken is still there"
+[ ! -e "$AGENT_VM_SESSIONS/.pool/.host/$tid" ] || fail "the abandoned take's record is still there"
+if kill -0 "$tpid" 2>/dev/null && [ "$(awk '{print $3}' /proc/$tpid/stat 2>/dev/null)" != Z ]; then
+  fail "the abandoned take's QEMU $tpid still runs"
+fi
+expect_eq "no session made of it" "$(printf '%s\n' "$id" "$id2" | sort | paste -sd' ')" \
+  "$(agent-vm list --json | jq -r '[.[].id] | sort | join(" ")')"
+log "ok: the abandoned take and its QEMU are gone"
 
 log "pool --size 0"
 agent-vm pool --size 0 >/dev/null

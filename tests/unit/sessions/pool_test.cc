@@ -74,6 +74,16 @@ TEST_CASE("a booting slot lives while its booter does, and its QEMU once started
   CHECK(classify_slot(seen(record(S::Booting, std::nullopt), false, false)) == H::Dead);
 }
 
+TEST_CASE("a taken slot is abandoned once the spawn that took it is gone", "[pool]") {
+  using S = SlotRecord::State;
+  CHECK_FALSE(take_abandoned(seen(record(S::Taken), true, true)));  // its spawn still works on it
+  CHECK(take_abandoned(seen(record(S::Taken), false, true)));        // the spawn was killed
+  CHECK(take_abandoned(seen(record(S::Ready), true, true)));         // nobody recorded the take
+  CHECK(take_abandoned(seen(std::nullopt, true, true)));
+  // Never handed out again as a pool slot.
+  CHECK(classify_slot(seen(record(S::Taken), true, true, "running", true)) == H::Dead);
+}
+
 TEST_CASE("a slot without a readable record is dead", "[pool]") {
   CHECK(classify_slot(seen(std::nullopt, true, true, "running", true)) == H::Dead);
 }
@@ -142,6 +152,10 @@ TEST_CASE("slot records and the pool configuration survive a round trip and brok
   CHECK(back.owner_start == 34);
   r.pid.reset();
   CHECK_FALSE(parse_slot(format_slot(r)).pid);
+  for (auto st : {SlotRecord::State::Booting, SlotRecord::State::Taken}) {
+    r.state = st;
+    CHECK(parse_slot(format_slot(r)).state == st);
+  }
 
   PoolConfig c;
   c.size = 3;
