@@ -112,11 +112,13 @@ print(s.getsockname()[1], flush=True)
 held = []
 while True: held.append(s.accept())' >"$TEST_TMP/silent.port" &
 silent=$!
+_bg_pids+=("$silent")
 wait_file_nonempty() { local d=$((SECONDS + 20)); until [ -s "$1" ]; do [ $SECONDS -lt $d ] || fail "$1 stayed empty"; sleep 0.1; done; }
 wait_file_nonempty "$TEST_TMP/silent.port"
 agent-spawn --repo "git://127.0.0.1:$(cat "$TEST_TMP/silent.port")/held.git" --agent-cmd "$STAND_IN" \
   --memory "$MEM" -q >/dev/null 2>&1 &
 held=$!
+_bg_pids+=("$held")
 deadline=$((SECONDS + 60))
 until taken=$(ls -d "$AGENT_VM_SESSIONS/.pool/.taken-"* 2>/dev/null | head -1); [ -n "$taken" ]; do
   [ $SECONDS -lt $deadline ] || fail "the held spawn never took a pooled VM"
