@@ -39,8 +39,13 @@ std::optional<ProcessMemory> process_memory(pid_t pid);
 std::vector<pid_t> process_ids();
 // Its argv; empty when gone or unreadable.
 std::vector<std::string> process_argv(pid_t pid);
-// The running executable's own path; empty when unknown.
+// The running executable's own path; empty when unknown. A binary replaced
+// while it runs (an upgrade, a rebuild) is the file now at its path: what it
+// starts later (QEMU's guestfwd helpers, a detached refill) runs that one.
 std::filesystem::path self_exe();
+// /proc/PID/exe's text without the " (deleted)" the kernel adds once the
+// file was replaced or removed.
+std::string live_exe_path(std::string link);
 
 // --- waiting ----------------------------------------------------------------
 // An fd that polls readable once `pid` has exited, child or not (Linux: a

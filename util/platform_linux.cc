@@ -161,10 +161,17 @@ std::vector<std::string> process_argv(pid_t pid) {
   return split(*raw, '\0');
 }
 
+std::string live_exe_path(std::string link) {
+  constexpr std::string_view kDeleted = " (deleted)";
+  if (link.size() > kDeleted.size() && link.compare(link.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0)
+    link.resize(link.size() - kDeleted.size());
+  return link;
+}
+
 fs::path self_exe() {
   std::error_code ec;
   auto p = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? fs::path() : p;
+  return ec ? fs::path() : fs::path(live_exe_path(p.string()));
 }
 
 Fd exit_watch(pid_t pid) {

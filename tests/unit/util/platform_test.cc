@@ -41,6 +41,13 @@ TEST_CASE("the process table knows this process", "[platform]") {
   CHECK(platform::self_exe().filename() == "unit_util");
 }
 
+TEST_CASE("a binary replaced while it runs names the file now at its path", "[platform]") {
+  CHECK(platform::live_exe_path("/usr/bin/agent-vm (deleted)") == "/usr/bin/agent-vm");
+  CHECK(platform::live_exe_path("/usr/bin/agent-vm") == "/usr/bin/agent-vm");
+  CHECK(platform::live_exe_path("/opt/a (deleted) b") == "/opt/a (deleted) b");
+  CHECK(platform::live_exe_path(" (deleted)") == " (deleted)");
+}
+
 TEST_CASE("a gone process has no state, start time or argv", "[platform]") {
   avm::Child c = avm::spawn({"true"});
   pid_t pid = c.pid();
