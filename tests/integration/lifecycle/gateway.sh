@@ -96,11 +96,13 @@ for net in restricted full; do
     read -r s
     exec 3< <(printf %s "$s")
     grep -rlsF -D skip -f /dev/fd/3 /session /run /etc /home /root /tmp /var /proc/cmdline 2>/dev/null
+    # Every process at once: one grep, not programs per process (each costs
+    # ~0.2 s under TCG).
     exec 3< <(printf %s "$s")
-    for d in /proc/[0-9]*; do
-      [ "${d#/proc/}" = $$ ] && continue
-      { c=$(tr "\0" "\n" <$d/cmdline; tr "\0" "\n" <$d/environ); } 2>/dev/null || continue
-      [[ "$c" == *"$s"* ]] && echo "process ${d#/proc/}: $(tr "\0" " " <$d/cmdline)"
+    for f in $(grep -lsaF -f /dev/fd/3 /proc/[0-9]*/cmdline /proc/[0-9]*/environ); do
+      p=${f#/proc/}; p=${p%%/*}
+      [ "$p" = $$ ] && continue
+      echo "process $p: $(tr "\0" " " </proc/$p/cmdline)"
     done
     true' <"$TEST_TMP/secret.pat")
   expect_eq "$net: files, process environments and command lines holding the key" "" "$found"
@@ -111,7 +113,7 @@ for net in restricted full; do
   log "$net: the budget"
   expect_eq "$net: a request under the budget" 200 "$(status_of "$(ask "$id")")"
   out=$(ask "$id")
-  expect_eq "$net: a request past the budget is refused" 429 "$(status_of "$out")"
+  expect_eq "$net: a request past the budget is refused" 400 "$(status_of "$out")"
   expect_match "$net: ... naming the fix" "agent-resume $id --max-tokens N" "$out"
   expect_eq "$net: the refused request never left the host" 2 "$(wc -l <"$TEST_TMP/upstream.log")"
 
