@@ -85,12 +85,15 @@ std::string model_of_request(std::string_view json_body);
 
 // ---- The budget ----
 // The answer to a request past the budget: one place to change the status
-// and error type the agent sees.
+// and error type the agent sees. 400 invalid_request_error, as Anthropic's
+// own answer to an exhausted credit balance: agents show it at once, where a
+// 429 or 5xx is retried with backoff (opencode: 5 retries, ~1.5 min) though
+// no retry can pass before the budget is raised.
 struct Refusal {
   unsigned status;
   const char* type;
 };
-inline constexpr Refusal kBudgetRefusal{429, "rate_limit_error"};
+inline constexpr Refusal kBudgetRefusal{400, "invalid_request_error"};
 
 struct BudgetVerdict {
   bool allow = true;

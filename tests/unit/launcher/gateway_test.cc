@@ -121,8 +121,9 @@ TEST_CASE("the budget refuses model requests once spent, and only those", "[gate
   CHECK_FALSE(budget_decision(150, 100, "POST", "/v1/messages", "s1").allow);
   CHECK(budget_decision(150, 100, "GET", "/v1/models", "s1").allow);
   CHECK(budget_decision(150, 100, "POST", "/v1/messages/count_tokens", "s1").allow);
-  CHECK(kBudgetRefusal.status == 429);
-  CHECK(std::string(kBudgetRefusal.type) == "rate_limit_error");
+  // Not retryable for an agent: 4xx other than 408, 409 and 429.
+  CHECK(kBudgetRefusal.status == 400);
+  CHECK(std::string(kBudgetRefusal.type) == "invalid_request_error");
 }
 
 TEST_CASE("errors are shaped as the Messages API shapes them", "[gateway]") {
