@@ -65,9 +65,9 @@ void Progress::note(const std::string& line) {
 void Progress::warn(const std::string& line) { print_line("warning: " + line); }
 
 void Progress::print_line(const std::string& line) {
-  if (open_line_ && tty_ && !quiet_) std::fputs("\r\033[K", stderr);
+  if (open_line_ && tty_) std::fputs("\r\033[K", stderr);
   std::fprintf(stderr, "%s\n", line.c_str());
-  if (open_line_ && tty_ && !quiet_) std::fprintf(stderr, "%s ... %s", current_.c_str(), last_detail_.c_str());
+  if (open_line_ && tty_) std::fprintf(stderr, "%s ... %s", current_.c_str(), last_detail_.c_str());
   std::fflush(stderr);
 }
 
