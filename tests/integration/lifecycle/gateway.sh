@@ -90,21 +90,7 @@ for net in restricted full; do
     "$(jq -r '"\(.method) \(.path) \(.model) \(.status) \(.input_tokens) \(.output_tokens)"' <<<"$entry")"
 
   log "$net: the key is nowhere in the guest"
-  # The key goes in on stdin, and grep reads it from a pipe: no file or
-  # command line of the check holds it.
-  found=$(agent-exec "$id" --root -i -- bash -c '
-    read -r s
-    exec 3< <(printf %s "$s")
-    grep -rlsF -D skip -f /dev/fd/3 /session /run /etc /home /root /tmp /var /proc/cmdline 2>/dev/null
-    # Every process at once: one grep, not programs per process (each costs
-    # ~0.2 s under TCG).
-    exec 3< <(printf %s "$s")
-    for f in $(grep -lsaF -f /dev/fd/3 /proc/[0-9]*/cmdline /proc/[0-9]*/environ); do
-      p=${f#/proc/}; p=${p%%/*}
-      [ "$p" = $$ ] && continue
-      echo "process $p: $(tr "\0" " " </proc/$p/cmdline)"
-    done
-    true' <"$TEST_TMP/secret.pat")
+  found=$(secret_in_guest "$id" "$TEST_TMP/secret.pat")
   expect_eq "$net: files, process environments and command lines holding the key" "" "$found"
   expect_eq "$net: on the host only in the host-only folder" "$h/api-key" \
     "$(grep -rlF -f "$TEST_TMP/secret.pat" "$AGENT_VM_HOME" --exclude-dir=repo 2>/dev/null | sort -u || true)"
