@@ -126,11 +126,15 @@ class AgentTest final : public Command {
         ->type_name("SECONDS");
     app.add_option("--image", image_, "Guest image (default: default)")->type_name("IMAGE");
     app.add_flag("--keep", keep_, "Leave the session and the repository for inspection");
+    app.add_flag("--keep-running", keep_running_,
+                 "As --keep, and leave the session running after the second file (no last stop), to "
+                 "attach to it or give it more to do");
     app.add_flag("--json", json_, "Print the steps as JSON");
     app.footer(
         "EXAMPLES\n"
         "  agent-test\n"
         "  ANTHROPIC_BASE_URL=http://127.0.0.1:8123/v1 agent-test --timeout 600 --json\n"
+        "  agent-test --keep-running      then agent-attach ID shows the agent's screen\n"
         "\n"
         "EXIT STATUS\n"
         "  0 when the agent wrote both files with the asked content; 1 otherwise.");
@@ -173,8 +177,8 @@ class AgentTest final : public Command {
       return std::string("with a follow-up");
     });
     ok = ok && step("second file", [&] { return wait_file(store, id, two, progress); });
-    ok = ok && step("stop", [&] { return stop(store, id, progress); });
-    if (keep_) {
+    if (!keep_running_) ok = ok && step("stop", [&] { return stop(store, id, progress); });
+    if (keep_ || keep_running_) {
       if (tmp) note("kept: session " + (id.empty() ? std::string("(none)") : id) + ", repository " +
                     tmp->release().string());
     } else if (!id.empty() && fs::exists(store.paths(id).dir)) {
@@ -294,7 +298,7 @@ class AgentTest final : public Command {
 
   unsigned timeout_s_ = 900;
   std::string image_;
-  bool keep_ = false, json_ = false;
+  bool keep_ = false, keep_running_ = false, json_ = false;
   Clock::time_point start_;
   std::vector<Step> steps_;
 };

@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # The product's job with the real opencode in real guests, against the
 # scripted model server on the host's loopback, through the model gateway:
-#  1. `agent-test --keep` passes: spawn with a prompt, the agent writes the
-#     file the model asks for and it lands in the session's repository on the
-#     host; stop; `agent-resume --prompt` gives a follow-up whose request
-#     carries the earlier turns (the conversation outlived the VM), and the
-#     second file lands too.
+#  1. `agent-test --keep-running` passes: spawn with a prompt, the agent
+#     writes the file the model asks for and it lands in the session's
+#     repository on the host; stop; `agent-resume --prompt` gives a follow-up
+#     whose request carries the earlier turns (the conversation outlived the
+#     VM), and the second file lands too. The session stays up for the rest.
 #  2. The model saw the real key, injected on the host; inside the guest, as
 #     root, no file, process environment or the kernel command line holds it.
 #  3. An upstream answering 500 (asking for retries 0.2 s apart, as
 #     retry-after-ms, which the gateway passes on), then one that hangs (the
 #     gateway's read deadline set to 2 s in gateway.json): the agent's screen
 #     shows an error in bounded time.
-#  4. The token budget: a request within it goes through (the agent writes
-#     its file), the one past it is refused, not retried, and the screen says so.
+#  4. The token budget (set in gateway.json to one more answer; agent-resume
+#     --max-tokens writing it is gateway.sh's): a request within it goes
+#     through (the agent writes its file), the one past it is refused, not
+#     retried, and the screen says so.
 #  5. Once stopped, no gateway process and no connection to the model is left.
 source "$AGENT_VM_SOURCE/tests/integration/lib.sh"
 source "$AGENT_VM_SOURCE/tests/integration/agent/model_lib.sh"
@@ -60,9 +62,9 @@ wait_turn_over() {
 }
 gw_before=$(gateways)
 
-log "agent-test --keep: two files, across a stop and a resume with a follow-up"
+log "agent-test --keep-running: two files, across a stop and a resume with a follow-up"
 t0=$SECONDS
-out=$(ANTHROPIC_API_KEY="$secret" agent-test --keep --json) || fail "agent-test failed: $out"
+out=$(ANTHROPIC_API_KEY="$secret" agent-test --keep-running --json) || fail "agent-test failed: $out"
 log "agent-test passed in $(since $t0)"
 for s in $(json '.steps[] | "\(.step | gsub(" "; "-"))=\(.took_ms / 1000 | floor)s"' "$out"); do log "  $s"; done
 id=$(json .id "$out")
@@ -84,18 +86,23 @@ expect_eq "the first prompt among them" true \
 spent=$(list_field "$id" '(.input_tokens + .output_tokens)')
 expect_eq "agent-list counts the model's tokens" "$(( $(model_requests '.mode=="normal"' | wc -l) * 120 ))" "$spent"
 
-log "resume with a budget of one more answer; the model fails with 500 first"
+expect_eq "the session is still running" running "$(list_field "$id" .status)"
+# The follow-up's turn ends with the model's last answer, after the file.
+wait_turn_over 600
+
+# The key goes in on stdin (secret_in_guest): no command line holds it.
+found=$(secret_in_guest "$id" "$TEST_TMP/pat")
+expect_eq "the key in no guest file, environment or command line" "" "$found"
+expect_eq "the key on no host command line" 0 "$(cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' '\n' | grep -cFf "$TEST_TMP/pat" || true)"
+
+log "the model fails with 500"
+# The gateway reads gateway.json at each connection (a connection is a process).
 gw=$AGENT_VM_SESSIONS/.host/$id/gateway.json
 jq '.read_timeout_ms=2000' "$gw" >"$gw.new" && mv "$gw.new" "$gw"
 set_model_mode '.mode="error" | .error={status:500,type:"api_error",message:"Scripted upstream failure",retry_after_ms:200}'
 : >"$MODEL_LOG"
 t0=$SECONDS
-agent-resume "$id" --max-tokens $((spent + 50)) --prompt "Create a third file" -q >/dev/null
-log "ready after $(since $t0)"
-
-found=$(secret_in_guest "$id" "$TEST_TMP/pat")
-expect_eq "the key in no guest file, environment or command line" "" "$found"
-expect_eq "the key on no host command line" 0 "$(cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' '\n' | grep -cFf "$TEST_TMP/pat" || true)"
+type_prompt "Create a third file"
 
 # opencode retries a 5xx (6 attempts of the main request, here 0.2 s apart), then shows it.
 wait_request '.mode=="error"' 900
@@ -118,6 +125,9 @@ expect_eq "the gateway logged 504s" true \
   "$(jq -s '[.[] | select(.status==504)] | length > 0' "$AGENT_VM_SESSIONS/.host/$id/gateway.log")"
 
 log "the budget: one more answer goes through, the next is refused"
+spent=$(list_field "$id" '(.input_tokens + .output_tokens)')
+jq --argjson m $((spent + 50)) '.max_tokens=$m' "$gw" >"$gw.new" && mv "$gw.new" "$gw"
+expect_eq "agent-list's budget" $((spent + 50)) "$(list_field "$id" .max_tokens)"
 set_model_mode '.mode="normal" | .rules += [{match:"agent-test-3.txt", path:"agent-test-3.txt", content:"within budget\n", final:"Created agent-test-3.txt."}]'
 : >"$MODEL_LOG"
 t0=$SECONDS
