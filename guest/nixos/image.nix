@@ -35,7 +35,7 @@ let
     ln -s ${toplevel}/init root/sbin/init
     ln -s ${guest.files}/libexec/agent-vm root/usr/libexec/agent-vm
     cp ${closure}/registration root/nix-path-registration
-    mksquashfs root $out -comp zstd -Xcompression-level 3 -b 1M -all-root -no-xattrs -quiet
+    mksquashfs root $out -comp lz4 -b 1M -all-root -no-xattrs -quiet
   '';
 
   manifest = pkgs.writeText "manifest.json" (builtins.toJSON {
