@@ -120,27 +120,29 @@ wait_screen() {
 # kernel's virtual ones; the root overlay's writes are its upper folder on the
 # tmpfs at /run/agent-vm/overlay. A copy planted in /etc (so in that upper
 # folder) must be found, or the search is not to be trusted and the test fails.
-# The secret goes in on stdin and grep reads it from a pipe: no file or
-# command line of the check holds it.
+# The secret goes in on stdin, into a root-only pattern file that grep reads
+# (no command line of the check holds it) and that is left out of the hits.
 secret_in_guest() {
   local out
   out=$(agent-exec "$1" --root -i -- bash -c '
     set -u
-    read -r s
-    control=/etc/.agent-vm-secret-control
-    printf "%s\n" "$s" >"$control"
+    pat=/run/.agent-vm-secret-pattern control=/etc/.agent-vm-secret-control
+    umask 077
+    cat >"$pat"
+    cp "$pat" "$control"
+    umask 022
     awk '\''$3 !~ /^(squashfs|overlay|proc|sysfs|cgroup2?|securityfs|debugfs|tracefs|configfs|bpf|pstore|mqueue|hugetlbfs|fusectl|binfmt_misc|autofs|devpts|efivarfs|nsfs)$/ { print $2 }'\'' /proc/self/mounts |
       sort -u | while read -r m; do find "$m" -xdev -type f -print0 2>/dev/null; done |
-      xargs -0 -r grep -lsF -D skip -f <(printf %s "$s") 2>/dev/null
+      xargs -0 -r grep -lsF -D skip -f "$pat" 2>/dev/null | grep -vxF "$pat"
     rm -f "$control"
     # Every process at once: one grep, not programs per process (each costs
     # ~0.2 s under TCG).
-    for f in $(grep -lsaF -f <(printf %s "$s") /proc/[0-9]*/cmdline /proc/[0-9]*/environ); do
+    for f in $(grep -lsaF -f "$pat" /proc/[0-9]*/cmdline /proc/[0-9]*/environ); do
       p=${f#/proc/}; p=${p%%/*}
-      [ "$p" = $$ ] || [ "$p" = "$BASHPID" ] && continue
       echo "process $p: $(tr "\0" " " </proc/$p/cmdline)"
     done
-    grep -lsF -f <(printf %s "$s") /proc/cmdline
+    grep -lsF -f "$pat" /proc/cmdline
+    rm -f "$pat"
     true' <"$2") || fail "the search for the secret in guest $1 failed"
   grep -qx '/run/agent-vm/overlay/upper/etc/.agent-vm-secret-control' <<<"$out" ||
     fail "the search in guest $1 missed a copy of the secret planted in /etc: it cannot be trusted (found: $out)"
