@@ -144,7 +144,8 @@ secret_in_guest() {
     grep -lsF -f "$pat" /proc/cmdline
     rm -f "$pat"
     true' <"$2") || fail "the search for the secret in guest $1 failed"
-  grep -qx '/run/agent-vm/overlay/upper/etc/.agent-vm-secret-control' <<<"$out" ||
+  local planted=/run/agent-vm/overlay/upper/etc/.agent-vm-secret-control
+  grep -qxF "$planted" <<<"$out" ||
     fail "the search in guest $1 missed a copy of the secret planted in /etc: it cannot be trusted (found: $out)"
-  grep -v -x -e '/run/agent-vm/overlay/upper/etc/.agent-vm-secret-control' -e '/etc/.agent-vm-secret-control' <<<"$out" || true
+  grep -vxF "$planted" <<<"$out" || true
 }
