@@ -33,7 +33,10 @@ in
   systemd.services.agent-vm-power-button.environment.PATH = lib.mkForce sysPath;
   systemd.services.agent-vm-guest-agent.environment.PATH = lib.mkForce sysPath;
   # Where the contract names them (agent-status through QGA, the stand-in).
-  systemd.tmpfiles.rules = [ "L+ /usr/libexec/agent-vm - - - - ${guest.files}/libexec/agent-vm" ];
+  systemd.tmpfiles.rules = [
+    "L+ /usr/libexec/agent-vm - - - - ${guest.files}/libexec/agent-vm"
+    "L+ /usr/share/agent-vm/opencode-models.json - - - - ${guest.opencode}/share/agent-vm/opencode-models.json"
+  ];
   # agent-vm-power-button handles the button; logind must not as well.
   services.logind.powerKey = "ignore";
   services.journald.extraConfig = "Storage=volatile\nRuntimeMaxUse=16M";

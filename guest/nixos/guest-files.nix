@@ -30,11 +30,16 @@ let
       hash = pin.integrity;
     };
     sourceRoot = "package";
-    nativeBuildInputs = [ pkgs.autoPatchelfHook ];
+    nativeBuildInputs = [ pkgs.autoPatchelfHook pkgs.python3 ];
     # A Bun single-file executable: stripping would cut the program off.
     dontStrip = true;
+    # Its models database cut to the provider the gateway speaks (see
+    # guest/common/opencode-models; agent-run reads it through
+    # /usr/share/agent-vm/opencode-models.json).
     installPhase = ''
       install -Dm755 bin/opencode $out/bin/opencode
+      mkdir -p $out/share/agent-vm
+      python3 ${common}/opencode-models bin/opencode anthropic >$out/share/agent-vm/opencode-models.json
     '';
   };
 in
