@@ -27,6 +27,7 @@ json::object summary_json(const launcher::Image& img) {
   }
   o["source"] = img.source;
   o["arch"] = launcher::debian_arch(img.arch);
+  o["profile"] = img.profile;
   o["kernel"] = img.kernel.string();
   o["initrd"] = img.initrd.string();
   o["rootfs"] = img.rootfs.string();
@@ -74,6 +75,12 @@ class ImageCommand final : public Command {
         "(binfmt_misc), and its sessions (agent-spawn --image default-arm64) run under\n"
         "TCG in qemu-system-aarch64.\n"
         "\n"
+        "'image build --lean' leaves the toolset out (build-essential, python3, nodejs,\n"
+        "ripgrep and the other packages of guest/debian/packages-tools): the root holds\n"
+        "what the guest contract needs (systemd, sshd, tmux, qemu-guest-agent, git,\n"
+        "curl, jq) and opencode. Enough for tests and stand-in agents, and far quicker\n"
+        "to build for another architecture; 'image list' shows which an image is.\n"
+        "\n"
         "'image import DIR' takes a folder with a manifest, such as the result of\n"
         "'nix build ./guest/nixos', and copies it into the store.\n"
         "\n"
@@ -81,6 +88,7 @@ class ImageCommand final : public Command {
         "  agent-vm image build                        build (or confirm) the default image\n"
         "  agent-vm image build --include golang-go    add Debian packages to the image\n"
         "  agent-vm image build --arch arm64           an aarch64 image, 'default-arm64'\n"
+        "  agent-vm image build --arch arm64 --lean    the same without the toolset, in minutes\n"
         "  agent-vm image build --opencode-version 1.19.0 --force\n"
         "  agent-vm image list --json\n"
         "  nix build ./guest/nixos && agent-vm image import result --name default\n"
@@ -103,6 +111,9 @@ class ImageCommand final : public Command {
         ->type_name("PKG")
         ->take_all()
         ->expected(1);
+    b->add_flag("--lean", build_.lean,
+                "only the guest contract's packages and opencode: no compilers, python3, "
+                "nodejs or the other tools of guest/debian/packages-tools");
     b->add_option("--opencode-version", build_.opencode_version,
                   "opencode-linux-x64 (or -arm64) version from the npm registry (default: the "
                   "version pinned in guest/common/opencode.pin)")
@@ -188,17 +199,18 @@ class ImageCommand final : public Command {
                 << "; run 'agent-vm image build'\n";
       return 0;
     }
-    std::printf("%-16s %-8s %-6s %-10s %-8s %-21s %s\n", "NAME", "SOURCE", "ARCH", "OPENCODE",
-                "ROOTFS", "BUILT", "DIGEST");
+    std::printf("%-16s %-8s %-6s %-8s %-10s %-8s %-21s %s\n", "NAME", "SOURCE", "ARCH",
+                "PROFILE", "OPENCODE", "ROOTFS", "BUILT", "DIGEST");
     for (const auto& img : images) {
       if (!img.error.empty()) {
         std::printf("%-16s BROKEN: %s\n", img.name.c_str(), img.error.c_str());
         continue;
       }
       std::string digest = img.input_digest.substr(0, std::min<std::size_t>(19, img.input_digest.size()));
-      std::printf("%-16s %-8s %-6s %-10s %-8s %-21s %s\n", img.name.c_str(), img.source.c_str(),
-                  launcher::debian_arch(img.arch), img.opencode_version.c_str(), size_of(img.rootfs).c_str(), img.built.c_str(),
-                  digest.c_str());
+      std::printf("%-16s %-8s %-6s %-8s %-10s %-8s %-21s %s\n", img.name.c_str(),
+                  img.source.c_str(), launcher::debian_arch(img.arch),
+                  img.profile.empty() ? "-" : img.profile.c_str(), img.opencode_version.c_str(),
+                  size_of(img.rootfs).c_str(), img.built.c_str(), digest.c_str());
     }
     return 0;
   }

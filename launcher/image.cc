@@ -208,6 +208,7 @@ Image parse_manifest(const json::object& m, const fs::path& dir, const std::stri
       throw Error(what + ": manifest.json field 'arch' is '" + arch + "', not amd64 or arm64",
                   kRebuildHint);
     img.arch = *parsed;
+    img.profile = f.opt_str("profile").value_or(img.source == "debian" ? "full" : "");
   } catch (const avm::json::FieldError& e) {
     raise_manifest_error(what, e);
   }
@@ -342,6 +343,8 @@ std::string input_digest(const BuildInputs& in) {
   // An amd64 image's digest is the one it had before images named their
   // architecture: such images stay up to date.
   if (in.arch != GuestArch::X86_64) s << "arch " << debian_arch(in.arch) << "\n";
+  // Likewise a full image's digest is the one it had before lean images.
+  if (in.lean) s << "profile lean\n";
   RunOptions o;
   o.input = s.str();
   o.timeout = seconds(30);
@@ -392,6 +395,7 @@ json::object manifest_from_build(const fs::path& build_dir, const std::string& n
   m["rootfs_format"] = need("rootfs_format");
   m["cmdline"] = need("cmdline");
   m["arch"] = debian_arch(inputs.arch);
+  m["profile"] = inputs.lean ? "lean" : "full";
   m["kernel_version"] = need("kernel_version");
   m["kernel_package"] = need("kernel_package");
   m["suite"] = need("suite");
@@ -440,6 +444,7 @@ BuildResult build_image(const BuildOptions& opt, Progress& progress) {
   in.opencode_version = opt.opencode_version.empty() ? pin.version : opt.opencode_version;
   in.opencode_integrity = in.opencode_version == pin.version ? pin.integrity : "";
   in.arch = opt.arch;
+  in.lean = opt.lean;
   in.kernel_package = kernel_package(opt.arch);
   std::string digest = input_digest(in);
 
@@ -466,6 +471,7 @@ BuildResult build_image(const BuildOptions& opt, Progress& progress) {
   std::vector<std::string> argv = {script.string(), "--out", staging.path().string(),
                                    "--cache", cache.string(), "--arch", debian_arch(opt.arch),
                                    "--opencode-version", in.opencode_version};
+  if (in.lean) argv.push_back("--lean");
   if (!in.opencode_integrity.empty()) {
     argv.push_back("--opencode-integrity");
     argv.push_back(in.opencode_integrity);

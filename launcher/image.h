@@ -31,6 +31,9 @@ struct Image {
   std::string cmdline;                             // base kernel command line
   std::string opencode_version, source /* debian|nixos */, built, input_digest;
   GuestArch arch = GuestArch::X86_64;              // manifest "arch" (absent: amd64)
+  // manifest "profile": "full" (the toolset) or "lean" (the guest contract
+  // only); a Debian image without the field is full, any other has "".
+  std::string profile;
   boost::json::object manifest;                    // the whole manifest
   // Set by list_images() only: why this image cannot be used (empty: fine).
   std::string error;
@@ -69,6 +72,7 @@ struct BuildOptions {
   std::string name = "default";
   GuestArch arch = GuestArch::X86_64;  // the guest's architecture (--arch)
   std::vector<std::string> includes;   // extra Debian packages
+  bool lean = false;                   // the guest contract's packages only (--lean)
   std::string opencode_version;        // empty: the version pinned in guest/
   bool force = false;                  // rebuild even when the inputs match
   std::chrono::minutes deadline{30};   // the build is killed after this (another
@@ -82,6 +86,7 @@ struct BuildInputs {
   std::string opencode_version, opencode_integrity;
   std::string kernel_package;  // "linux-image-6.1.0-56-amd64 6.1.192-2"
   GuestArch arch = GuestArch::X86_64;
+  bool lean = false;
 };
 // "sha256:<hex>" over the inputs, independent of the order of includes.
 std::string input_digest(const BuildInputs& inputs);

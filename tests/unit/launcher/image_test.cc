@@ -315,3 +315,43 @@ TEST_CASE("an arm64 build has its own pin, digest, manifest field and default na
   BuildInputs x86;
   CHECK(manifest_from_build(d.path(), "default", x86, "sha256:f00", "").at("arch").as_string() == "amd64");
 }
+
+TEST_CASE("a lean build has its own digest and says so in its manifest") {
+  BuildInputs in;
+  in.files = {{"common/x x", "one"}, {"debian/packages-tools -", "python3"}};
+  in.kernel_package = "linux-image-6.1.0-57-arm64 6.1.192-3";
+  in.arch = GuestArch::Aarch64;
+  std::string full = input_digest(in);
+  in.lean = true;
+  std::string lean = input_digest(in);
+  CHECK(lean != full);
+  in.lean = false;
+  CHECK(input_digest(in) == full);  // a full image's digest is unchanged by the field
+
+  TempDir d("image-build");
+  write_file_atomic(d.path() / "build-info",
+                    "kernel=vmlinuz\ninitrd=initrd.img\nrootfs=rootfs.squashfs\n"
+                    "rootfs_format=squashfs\nkernel_version=6.1.0-57-arm64\narch=arm64\nprofile=lean\n"
+                    "kernel_package=linux-image-6.1.0-57-arm64 6.1.192-3\nsuite=bookworm\n"
+                    "opencode_version=1.2.0\nopencode_integrity=sha512-arm==\n"
+                    "cmdline=console=ttyAMA0 root=/dev/vda ro\n");
+  in.lean = true;
+  auto m = manifest_from_build(d.path(), "default-arm64", in, lean, "2025-01-01T00:00:00Z");
+  CHECK(m.at("profile").as_string() == "lean");
+  in.lean = false;
+  CHECK(manifest_from_build(d.path(), "default-arm64", in, full, "").at("profile").as_string() == "full");
+
+  // Read back: a Debian image without the field (built before lean ones) is
+  // full; an imported NixOS image has none.
+  Store s;
+  auto lm = good_manifest("default-arm64");
+  lm["profile"] = "lean";
+  make_image(s.root / "default-arm64", lm);
+  CHECK(load_image("default-arm64").profile == "lean");
+  make_image(s.root / "default", good_manifest());
+  CHECK(load_image("default").profile == "full");
+  auto nm = good_manifest("nixos");
+  nm["source"] = "nixos";
+  make_image(s.root / "nixos", nm);
+  CHECK(load_image("nixos").profile.empty());
+}
