@@ -8,6 +8,7 @@
 #include "json/fields.h"
 #include "json/text.h"
 #include "launcher/vm_spec.h"
+#include "sessions/ids.h"
 #include "util/file.h"
 
 namespace avm::sessions {
@@ -89,6 +90,8 @@ Meta meta_from(const bj::value& jv) {
   if (auto q = f.opt_obj("qemu")) {
     m.qemu_pid = q->integer<pid_t>("pid", 1);
     m.qemu_start_time = q->opt_integer<unsigned long long>("start_time");
+    m.vm_id = q->opt_str("vm_id");
+    if (m.vm_id && !is_valid_id(*m.vm_id)) throw MetaCorrupt("qemu.vm_id '" + *m.vm_id + "' is not an id");
   }
   m.agent_command = f.opt_strings("agent_command");
   m.allow_hosts = f.opt_strings("allow_hosts").value_or(std::vector<std::string>{});
@@ -157,6 +160,7 @@ void tag_invoke(const bj::value_from_tag&, bj::value& jv, const Meta& m) {
     bj::object q;
     q["pid"] = *m.qemu_pid;
     q["start_time"] = m.qemu_start_time ? bj::value(*m.qemu_start_time) : bj::value(nullptr);
+    if (m.vm_id) q["vm_id"] = *m.vm_id;
     o["qemu"] = std::move(q);
   } else {
     o["qemu"] = nullptr;

@@ -69,6 +69,10 @@ struct Meta {
   std::optional<pid_t> qemu_pid;
   // Field 22 of /proc/PID/stat when QEMU started: tells a recycled pid apart.
   std::optional<unsigned long long> qemu_start_time;
+  // The id QEMU was started under (its -name agent-vm-<id>) when it is not
+  // the session's: a warm-pool VM taken by agent-resume keeps its slot's.
+  // Only with qemu_pid.
+  std::optional<std::string> vm_id;
   std::optional<std::vector<std::string>> agent_command;  // argv override
   std::string net = "default";                            // network mode
   // Hosts the egress proxy lets the guest reach (restricted networking).

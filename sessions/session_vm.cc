@@ -9,6 +9,8 @@ namespace L = avm::launcher;
 
 std::string vm_name(const std::string& id) { return "agent-vm-" + id; }
 
+std::string vm_id_of(const Meta& m) { return m.qemu_pid && m.vm_id ? *m.vm_id : m.id; }
+
 L::NetMode net_mode(const std::string& s) {
   if (s == "restricted" || s == "default") return L::NetMode::Restricted;
   if (s == "full") return L::NetMode::Full;
@@ -67,7 +69,7 @@ bool free_page_reporting_from_env(const char* value) {
 
 L::VmHandle vm_handle(const Meta& m, const SessionPaths& p) {
   L::VmHandle h;
-  h.name = vm_name(m.id);
+  h.name = vm_name(vm_id_of(m));
   h.pid = m.qemu_pid.value_or(-1);
   h.start_time = m.qemu_start_time.value_or(0);
   h.qmp_socket = p.qmp_socket();

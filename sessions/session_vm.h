@@ -18,6 +18,9 @@ namespace avm::sessions {
 
 // The VM name of a session: "agent-vm-<id>", in ps and QMP query-name.
 std::string vm_name(const std::string& id);
+// The id the session's QEMU runs under: the session's own, or the warm-pool
+// slot's whose VM a resume took (meta.json's qemu.vm_id).
+std::string vm_id_of(const Meta& m);
 
 // A session's --net value: restricted (or the older "default"), full, none.
 // avm::Error naming the choices otherwise.

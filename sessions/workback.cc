@@ -215,8 +215,8 @@ RepoState read_repo_state(const fs::path& workdir) {
 }
 
 bool vm_alive(const Meta& m) {
-  if (m.qemu_pid && launcher::is_vm_process(*m.qemu_pid, vm_name(m.id), m.qemu_start_time)) return true;
-  return !launcher::find_vm_processes(vm_name(m.id)).empty();
+  if (m.qemu_pid && launcher::is_vm_process(*m.qemu_pid, vm_name(vm_id_of(m)), m.qemu_start_time)) return true;
+  return !launcher::find_vm_processes(vm_name(vm_id_of(m))).empty();
 }
 
 // ---- the session repo, opened as data ---------------------------------------

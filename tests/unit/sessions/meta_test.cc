@@ -26,6 +26,7 @@ Meta full_meta() {
   m.ssh_port = 2222;
   m.qemu_pid = 4121;
   m.qemu_start_time = 123456789ull;
+  m.vm_id = "warm01";
   m.agent_command = std::vector<std::string>{"sh", "-c", "echo 'hi there'"};
   m.net = "user";
   m.intent = Intent::Failed;

@@ -112,6 +112,21 @@ TEST_CASE("a running session's handle comes from meta.json", "[session_vm]") {
   CHECK(vm_handle(stopped, p).pid == -1);
 }
 
+TEST_CASE("a session resumed on a warm-pool VM finds it under the slot's name", "[session_vm]") {
+  SessionPaths p("/s/k3f9ab");
+  Meta m = sample_meta();
+  m.vm_id = "warm01";
+  CHECK(vm_id_of(m) == "warm01");
+  CHECK(vm_handle(m, p).name == "agent-vm-warm01");
+  // Its sockets are the session folder's (the slot's run/ moved in with it).
+  CHECK(vm_handle(m, p).qmp_socket == p.qmp_socket());
+  // A spec for a cold boot is the session's own name.
+  CHECK(session_vm_spec(m, p, sample_host(), 2230).name == "agent-vm-k3f9ab");
+  // Without a QEMU the slot's id means nothing.
+  m.qemu_pid.reset();
+  CHECK(vm_id_of(m) == "k3f9ab");
+}
+
 TEST_CASE("free page reporting is on unless AGENT_VM_FREE_PAGE_REPORTING turns it off", "[session_vm]") {
   SessionPaths p("/s/k3f9ab");
   HostFacts h = sample_host();
