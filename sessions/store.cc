@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "sessions/handover.h"
 #include "sessions/ids.h"
 #include "util/error.h"
 #include "util/fd.h"
@@ -228,13 +229,72 @@ void SessionStore::remove(SessionLock& held) const {
     fsync_dir(root_);
     remove_tree(tmpl);
   }
-  // The host-only folder (the real API key) goes with it.
+  // The host-only folder (the real API key) goes with it, and any link to it.
+  for (const auto& vm_id : host_links(id)) unlink_host_dir(id, vm_id);
   remove_host_dir(root_, id);
   held.unlink_file();
   held.release();
 }
 
 fs::path SessionStore::host_dir(std::string_view id) const { return root_ / ".host" / std::string(id); }
+
+void SessionStore::link_host_dir(std::string_view id, std::string_view vm_id) const {
+  check_id(id);
+  check_id(vm_id);
+  fs::path link = host_dir(vm_id);
+  remove_tree(link);
+  std::error_code ec;
+  fs::create_directory_symlink(std::string(id), link, ec);
+  if (ec) throw Error("cannot link " + link.string() + " to the host-only folder of " + std::string(id) + ": " +
+                      ec.message());
+}
+
+void SessionStore::unlink_host_dir(std::string_view id, std::string_view vm_id) const {
+  fs::path link = host_dir(vm_id);
+  std::error_code ec;
+  if (!fs::is_symlink(fs::symlink_status(link, ec))) return;
+  if (fs::read_symlink(link, ec) != fs::path(std::string(id)) || ec) return;
+  fs::remove(link, ec);
+}
+
+std::vector<std::string> SessionStore::host_links(std::string_view id) const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(root_ / ".host", ec)) {
+    std::string name = e.path().filename().string();
+    std::error_code lec;
+    if (!is_valid_id(name) || !fs::is_symlink(e.symlink_status(lec))) continue;
+    if (fs::read_symlink(e.path(), lec) == fs::path(std::string(id)) && !lec) out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void SessionStore::move_into(const SessionLock& held, const fs::path& live) const {
+  const std::string id = held.id();
+  if (!held.held() || held.path() != lock_path(id))
+    throw Error("internal: moving session " + id + " without holding its lock");
+  fs::path d = dir(id);
+  if (!is_dir_nofollow(d)) throw Error("no session '" + id + "' to move");
+  if (!is_dir_nofollow(live)) throw Error("internal: " + live.string() + " is not a folder");
+  hand_over(d, live);
+  if (::chmod(live.c_str(), 0700) != 0) throw_errno("cannot chmod " + live.string());
+  // The old folder holds only its run/ now: aside, and the share in its place.
+  std::string tmpl = (root_ / (std::string(kRemoving) + id + "-XXXXXX")).string();
+  if (!::mkdtemp(tmpl.data())) throw_errno("cannot move " + d.string() + " aside");
+  if (::rename(d.c_str(), tmpl.c_str()) != 0) {
+    int err = errno;
+    ::rmdir(tmpl.c_str());
+    throw_errno("cannot move " + d.string() + " aside", err);
+  }
+  if (rename_noreplace(live, d) != 0) {
+    int err = errno;
+    ::rename(tmpl.c_str(), d.c_str());
+    throw_errno("cannot move " + live.string() + " to " + d.string(), err);
+  }
+  fsync_dir(root_);
+  remove_tree(tmpl);
+}
 
 void SessionStore::clean_stale() const {
   std::error_code ec;
@@ -281,7 +341,10 @@ NewSession SessionStore::create(std::optional<std::string> wanted) const {
     }
     // A warm-pool VM waiting under this id (root/.pool/<id>) will be its
     // session's: the id is taken.
-    if (fs::exists(fs::symlink_status(dir(id))) || fs::exists(fs::symlink_status(root_ / ".pool" / id))) {
+    // So is one whose host-only folder is a link: a resumed session's VM,
+    // started as a pool slot under this id, has its helpers pointed there.
+    if (fs::exists(fs::symlink_status(dir(id))) || fs::exists(fs::symlink_status(root_ / ".pool" / id)) ||
+        fs::is_symlink(fs::symlink_status(host_dir(id)))) {
       if (wanted)
         throw Error("session " + id + " already exists",
                     "choose another id, or remove it first with agent-vm rm " + id);
@@ -382,16 +445,7 @@ SessionLock NewSession::commit() {
 SessionLock NewSession::commit_into(const fs::path& live) {
   check_meta();
   if (!is_dir_nofollow(live)) throw Error("internal: " + live.string() + " is not a folder");
-  std::vector<fs::path> entries;
-  for (const auto& e : fs::directory_iterator(tmp_)) entries.push_back(e.path());
-  // meta.json last: a folder with it is a session.
-  std::stable_partition(entries.begin(), entries.end(), [](const fs::path& e) { return e.filename() != "meta.json"; });
-  for (const auto& e : entries) {
-    if (e.filename() == "run") continue;
-    fs::path to = live / e.filename();
-    remove_tree(to);
-    if (::rename(e.c_str(), to.c_str()) != 0) throw_errno("cannot move " + e.string() + " to " + to.string());
-  }
+  hand_over(tmp_, live);
   if (::chmod(live.c_str(), 0700) != 0) throw_errno("cannot chmod " + live.string());
   return place(live);
 }

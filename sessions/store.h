@@ -106,6 +106,21 @@ class SessionStore {
 
   // root/.host/<id>: the session's host-only folder.
   std::filesystem::path host_dir(std::string_view id) const;
+  // A VM started under another id (a warm-pool VM a resume took) has its
+  // helpers pointed at root/.host/<vm_id>: made a link to <id>, the
+  // session's host-only folder is theirs. unlink_host_dir removes that link
+  // when it names `id`; host_links lists the links naming `id`. While such
+  // a link exists, create() does not hand out <vm_id>.
+  void link_host_dir(std::string_view id, std::string_view vm_id) const;
+  void unlink_host_dir(std::string_view id, std::string_view vm_id) const;
+  std::vector<std::string> host_links(std::string_view id) const;
+
+  // Makes a live VM's share (a warm-pool VM's folder) this session's folder:
+  // its entries move in (sessions/handover.h: all but run/), the old folder,
+  // left with its run/, goes, and `live` is renamed into place as root/<id>.
+  // `held` must be its lock. A failed rename throws with what moved still in
+  // `live` (hand_back() returns it).
+  void move_into(const SessionLock& held, const std::filesystem::path& live) const;
 
   // Removes the session folder and its host-only folder and everything in
   // them (rm -rf, never following symlinks out of them), then its lock file. `held` must be its lock; it is

@@ -163,6 +163,53 @@ TEST_CASE("commit_into moves a new session onto a live folder, keeping its run/"
   CHECK(names_in(tmp.path()) == std::vector<std::string>{".host", ".locks", ".pool", "warm1"});
 }
 
+TEST_CASE("move_into makes a live folder an existing session's, keeping the live run/", "[store]") {
+  avm::TempDir tmp;
+  SessionStore store(tmp.path());
+  std::string id = make_session(store, "s3ss10");
+  fs::path d = tmp.path() / id;
+  avm::write_file_atomic(d / "ssh" / "id_ed25519", "key", 0600);
+  avm::write_file_atomic(d / "run" / "console.log", "old boot", 0600);
+  fs::path live = tmp.path() / ".pool" / ".taken-warm1";
+  fs::create_directories(live / "run");
+  fs::create_directories(live / "ssh");
+  avm::write_file_atomic(live / "run" / "qmp.sock", "live", 0600);
+  SessionLock lock = store.lock(id);
+  // The live folder's inode is what QEMU exports: it must be the one in place.
+  struct stat before {};
+  REQUIRE(::stat(live.c_str(), &before) == 0);
+  store.move_into(lock, live);
+  struct stat after {};
+  REQUIRE(::stat(d.c_str(), &after) == 0);
+  CHECK(after.st_ino == before.st_ino);
+  CHECK_FALSE(fs::exists(live));
+  CHECK(avm::read_file(d / "run" / "qmp.sock") == "live");
+  CHECK(avm::read_file(d / "run" / "console.log.1") == "old boot");
+  CHECK(avm::read_file(d / "ssh" / "id_ed25519") == "key");
+  CHECK(store.load(id).id == id);
+  CHECK(mode_of(d) == 0700);
+  // Nothing left aside.
+  CHECK(names_in(tmp.path()) == std::vector<std::string>{".host", ".locks", ".pool", id});
+}
+
+TEST_CASE("a VM's host-only link names its session, keeps its id from new sessions and goes with it", "[store]") {
+  avm::TempDir tmp;
+  SessionStore store(tmp.path());
+  std::string id = make_session(store, "s3ss10");
+  store.link_host_dir(id, "warm1");
+  CHECK(fs::read_symlink(tmp.path() / ".host" / "warm1") == fs::path(id));
+  CHECK(store.host_links(id) == std::vector<std::string>{"warm1"});
+  CHECK(store.host_links("other1").empty());
+  CHECK(error_of([&] { store.create("warm1"); }).find("already exists") != std::string::npos);
+  // Only a link naming this session is removed.
+  store.unlink_host_dir("other1", "warm1");
+  CHECK(fs::is_symlink(tmp.path() / ".host" / "warm1"));
+  SessionLock lock = store.lock(id);
+  store.remove(lock);
+  CHECK_FALSE(fs::exists(fs::symlink_status(tmp.path() / ".host" / "warm1")));
+  CHECK_FALSE(fs::exists(tmp.path() / ".host"));
+}
+
 TEST_CASE("crash leftovers are cleaned by a later create, live ones are not", "[store]") {
   avm::TempDir tmp;
   SessionStore store(tmp.path());
