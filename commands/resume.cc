@@ -19,7 +19,10 @@ class Resume final : public Command {
         "Boots a fresh VM on the session's folder. The agent starts again with\n"
         "'opencode --continue', so its conversation carries on where it stopped. The\n"
         "session keeps its SSH port unless that port is taken now; then the first free\n"
-        "one is used and printed. --prompt gives it a new instruction to continue with.");
+        "one is used and printed. --prompt gives it a new instruction to continue with.\n"
+        "When the warm pool (agent-vm pool) has a ready VM of the session's memory, vCPUs\n"
+        "and network mode and neither --port nor --accel is given, the session moves onto\n"
+        "that VM instead of booting one, and takes its SSH port.");
     app.add_option("id", id_, "Session id, or any unique prefix of one")->required();
     app.add_option("--port", flags_.port, "SSH port on 127.0.0.1 (default: the session's, else the first free)")->type_name("PORT");
     app.add_option("--cpus", flags_.cpus, "Virtual CPUs (default: as before)")->type_name("N");

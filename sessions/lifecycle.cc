@@ -18,6 +18,7 @@
 #include "launcher/vm_spec.h"
 #include "sessions/clone.h"
 #include "sessions/env_file.h"
+#include "sessions/handover.h"
 #include "sessions/journal.h"
 #include "sessions/keys.h"
 #include "sessions/pause.h"
@@ -91,16 +92,21 @@ void prepare_gateway(const SessionPaths& p, const Meta& meta, const StartOptions
 // follow one: a run/ that is not a folder is replaced (it holds nothing that
 // lasts), the files in it that are opened by name must be plain files, and
 // an ssh/ that is a link is refused (the keys can no longer be trusted).
+void check_ssh_folder(const SessionPaths& p) {
+  struct stat st {};
+  if (::lstat(p.ssh().c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
+    throw Error("session folder " + p.dir.string() + " was tampered with: ssh/ is a symlink or not a folder",
+                "its keys cannot be trusted; inspect it, put the ssh/ folder back, or remove the session "
+                "with agent-rm");
+}
+
 void reclaim_host_paths(const SessionPaths& p) {
+  check_ssh_folder(p);
   auto type_of = [](const fs::path& f) -> std::optional<mode_t> {
     struct stat st {};
     if (::lstat(f.c_str(), &st) != 0) return std::nullopt;
     return st.st_mode & S_IFMT;
   };
-  if (auto t = type_of(p.ssh()); t && *t != S_IFDIR)
-    throw Error("session folder " + p.dir.string() + " was tampered with: ssh/ is a symlink or not a folder",
-                "its keys cannot be trusted; inspect it, put the ssh/ folder back, or remove the session "
-                "with agent-rm");
   if (auto t = type_of(p.run()); t && *t != S_IFDIR) remove_tree(p.run());
   make_private_dir(p.run());
   for (const fs::path& f : {p.qemu_pid(), p.qemu_log(), p.console_log(), p.previous_console_log()})
@@ -151,6 +157,7 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
     meta.intent = Intent::Running;
     meta.intent_reason.clear();
     begin_run(meta, utc_now_iso8601());
+    meta.vm_id.reset();
     store.save(lock, meta);
 
     L::BootOptions bo;
@@ -204,34 +211,49 @@ StartResult start_vm(const SessionStore& store, const SessionLock& lock, Meta& m
   }
 }
 
-// Makes a warm-pool VM the new session's: its files go into the slot's live
-// share, which becomes root/<id>; the host-only folder its helpers point at
-// gets the session's settings; then the guest is told (libexec/agent-vm/claim
-// through the guest agent) and the wait goes on from sshd, as a boot's would.
-// A failure once the slot is the session's stops that VM and boots a new one.
-StartResult claim_slot(const SessionStore& store, NewSession& ns, TakenSlot& slot, Meta& meta,
+// The run on a warm VM, recorded before the session's files reach its
+// share: a taker that dies after the move never leaves a VM that no
+// meta.json names.
+void begin_warm_run(Meta& meta, const SlotRecord& rec) {
+  meta.ssh_port = rec.ssh_port;
+  meta.accelerator = rec.accel;
+  meta.intent = Intent::Running;
+  meta.intent_reason.clear();
+  begin_run(meta, utc_now_iso8601());
+  meta.qemu_pid = rec.pid;
+  meta.qemu_start_time = rec.start_time;
+  if (rec.id != meta.id)
+    meta.vm_id = rec.id;
+  else
+    meta.vm_id.reset();
+}
+
+// The link that gave a VM started under another id the session's host-only
+// folder goes with that VM.
+void forget_vm_id(const SessionStore& store, Meta& meta) {
+  if (!meta.vm_id) return;
+  store.unlink_host_dir(meta.id, *meta.vm_id);
+  meta.vm_id.reset();
+}
+
+// A warm-pool VM whose share is now the session's folder root/<id> (spawn:
+// NewSession::commit_into; resume: SessionStore::move_into), with its run
+// recorded (begin_warm_run): the host-only folder its helpers point at gets
+// the session's settings, the host key is pinned, the marker goes, the guest
+// is told (libexec/agent-vm/claim through the guest agent) and the wait goes
+// on from sshd, as a boot's would. A failure stops that VM and boots a new one.
+StartResult claim_warm(const SessionStore& store, const SessionLock& lock, TakenSlot& slot, Meta& meta,
                        const StartOptions& opts, Progress& progress, VmDriver& driver,
-                       steady_clock::time_point began, std::vector<std::pair<std::string, milliseconds>> before) {
-  auto setup_began = steady_clock::now();
-  SessionLock lock = ns.commit_into(slot.dir());
-  slot.moved_to(store.dir(meta.id));
+                       steady_clock::time_point began, steady_clock::time_point setup_began,
+                       std::vector<std::pair<std::string, milliseconds>> before) {
   SessionPaths p = store.paths(meta.id);
-  progress.note("session " + meta.id + " created in " + p.dir.string() + " on a warm VM from the pool");
   const SlotRecord& rec = slot.record();
   try {
     driver.prepare_share(p.dir);
     prepare_gateway(p, meta, opts);
     pin_host_key(p.ssh(), rec.ssh_port);
-    meta.ssh_port = rec.ssh_port;
-    meta.accelerator = rec.accel;
-    meta.intent = Intent::Running;
-    meta.intent_reason.clear();
-    begin_run(meta, utc_now_iso8601());
-    meta.qemu_pid = rec.pid;
-    meta.qemu_start_time = rec.start_time;
-    store.save(lock, meta);
     std::error_code ec;
-    fs::remove(p.dir / "pool-slot", ec);
+    fs::remove(p.dir / std::string(kPoolSlotMarker), ec);
     if (ec) throw Error("cannot remove the pool-slot marker: " + ec.message());
     auto claimed = steady_clock::now();
     progress.stage("claiming the warm VM");
@@ -271,10 +293,76 @@ StartResult claim_slot(const SessionStore& store, NewSession& ns, TakenSlot& slo
     end_run(meta, StopHow::BootFailed, std::string("warm VM: ") + e.what(), utc_now_iso8601());
     meta.qemu_pid.reset();
     meta.qemu_start_time.reset();
+    forget_vm_id(store, meta);
     store.save(lock, meta);
     before.emplace_back("pool-failed", duration_cast<milliseconds>(steady_clock::now() - setup_began));
     return start_vm(store, lock, meta, opts, progress, driver, began, std::move(before));
   }
+}
+
+// The pool's shape a session of `meta` (with `opts`' changes) boots in.
+PoolShape shape_for(const Meta& meta, const StartOptions& opts) {
+  PoolShape want;
+  want.image = opts.image.value_or(meta.image);
+  want.memory_mib = opts.memory_mib.value_or(meta.memory_mib);
+  want.cpus = opts.cpus.value_or(meta.cpus);
+  want.net = net_mode(meta.net) == L::NetMode::Restricted ? "restricted" : meta.net;
+  return want;
+}
+
+// agent-resume on a warm VM from the pool, when one of the session's shape
+// waits: the run is recorded, the slot's id linked to the session's
+// host-only folder (its helpers were pointed there at the pooled boot), the
+// session's files moved into the slot's share, which takes the session
+// folder's place (SessionStore::move_into); then the claim, as a spawn's.
+// nullopt when no VM was taken, or the move failed (the session's files
+// handed back, the VM stopped): the caller boots cold.
+std::optional<StartResult> resume_warm(const SessionStore& store, const SessionLock& lock, Meta& meta,
+                                       const StartOptions& opts, Progress& progress, VmDriver& driver,
+                                       steady_clock::time_point began) {
+  auto t0 = steady_clock::now();
+  std::optional<TakenSlot> slot;
+  try {
+    if (auto t = take_slot(store, shape_for(meta, opts), driver, progress, meta.id)) slot.emplace(std::move(*t));
+  } catch (const std::exception& e) {
+    progress.warn(std::string("the warm pool was not used: ") + e.what());
+  }
+  if (!slot) return std::nullopt;
+  auto pool_took = duration_cast<milliseconds>(steady_clock::now() - t0);
+  try {
+    start_refill(store);
+  } catch (const std::exception& e) {
+    progress.warn(std::string("the pool is not refilled: ") + e.what());
+  }
+  auto setup_began = steady_clock::now();
+  SessionPaths p = store.paths(meta.id);
+  Meta was = meta;
+  try {
+    if (opts.image) meta.image = *opts.image;
+    if (opts.cpus) meta.cpus = *opts.cpus;
+    if (opts.memory_mib) meta.memory_mib = *opts.memory_mib;
+    begin_warm_run(meta, slot->record());
+    store.save(lock, meta);
+    store.link_host_dir(meta.id, slot->id());
+    store.move_into(lock, slot->dir());
+    slot->moved_to(p.dir);
+  } catch (const std::exception& e) {
+    progress.warn(std::string("the warm VM could not take the session (") + e.what() + "); booting a new one");
+    // Nothing of the session stays in a folder about to go.
+    try {
+      hand_back(slot->dir(), p.dir);
+    } catch (const std::exception& e2) {
+      progress.warn(std::string("putting the session's files back failed: ") + e2.what());
+      throw;
+    }
+    store.unlink_host_dir(meta.id, slot->id());
+    slot.reset();
+    meta = was;
+    store.save(lock, meta);
+    return std::nullopt;
+  }
+  progress.note("session " + meta.id + " resumes on warm VM " + slot->id() + " from the pool");
+  return claim_warm(store, lock, *slot, meta, opts, progress, driver, began, setup_began, {{"pool", pool_took}});
 }
 
 }  // namespace
@@ -408,9 +496,16 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
   meta.commit = cr.commit;
   ns.save(meta);
   if (cancelled()) throw Error("the clone was abandoned and nothing was kept", "run agent-spawn again");
-  if (slot)
-    return claim_slot(store, ns, *slot, meta, req.start, progress, driver, began,
+  if (slot) {
+    auto setup_began = steady_clock::now();
+    begin_warm_run(meta, slot->record());
+    ns.save(meta);
+    SessionLock lock = ns.commit_into(slot->dir());
+    slot->moved_to(store.dir(meta.id));
+    progress.note("session " + meta.id + " created in " + store.dir(meta.id).string() + " on a warm VM from the pool");
+    return claim_warm(store, lock, *slot, meta, req.start, progress, driver, began, setup_began,
                       {{"pool", pool_took}, {"clone", cloned}});
+  }
   SessionLock lock = ns.commit();
   progress.note("session " + meta.id + " created in " + store.dir(meta.id).string());
   try {
@@ -437,6 +532,13 @@ StartResult resume(const SessionStore& store, const std::string& id_or_prefix, c
 StartResult resume(const SessionStore& store, const std::string& id_or_prefix, const StartOptions& opts,
                    Progress& progress, VmDriver& driver) {
   auto began = steady_clock::now();
+  // A resume or spawn that died between taking a warm VM and claiming it is
+  // put right first: a resume's session files go back to its folder.
+  try {
+    recover_takes(store, driver, progress);
+  } catch (const std::exception& e) {
+    progress.warn(std::string("the warm pool could not be checked: ") + e.what());
+  }
   std::string id = store.resolve(id_or_prefix);
   SessionLock lock = store.lock(id);
   Meta meta = store.load(id);
@@ -445,11 +547,17 @@ StartResult resume(const SessionStore& store, const std::string& id_or_prefix, c
                 "attach with 'agent-attach " + id + "', or stop it first with 'agent-stop " + id + "'");
   SessionPaths p = store.paths(id);
   close_run_if_dangling(meta, p);
+  forget_vm_id(store, meta);
+  check_ssh_folder(p);
   // The resumed agent's next instruction; none means none, not the last one.
   if (opts.followup)
     write_file_atomic(p.followup(), *opts.followup, 0600);
   else
     remove_tree(p.followup());
+  // A warm VM from the pool, as a spawn takes one (not for a chosen port or
+  // accelerator: those are fixed at the pooled boot).
+  if (!opts.port && !opts.accel)
+    if (auto r = resume_warm(store, lock, meta, opts, progress, driver, began)) return std::move(*r);
   return start_vm(store, lock, meta, opts, progress, driver, began);
 }
 
@@ -469,6 +577,7 @@ StopResult stop(const SessionStore& store, const std::string& id_or_prefix, cons
   if (!vm_running(driver, meta, p)) {
     close_run_if_dangling(meta, p);
     if (meta.intent == Intent::Running) meta.intent = Intent::Stopped;
+    forget_vm_id(store, meta);
     store.save(lock, meta);
     out.defused = defuse_after_stop(p, meta);
     return out;
@@ -481,6 +590,7 @@ StopResult stop(const SessionStore& store, const std::string& id_or_prefix, cons
   end_run(meta, stop_how(r.method), r.detail + " (" + r.trail + ", " + human_duration_ms(r.took) + ")",
           utc_now_iso8601());
   meta.intent = Intent::Stopped;
+  forget_vm_id(store, meta);
   store.save(lock, meta);
   out.method = L::to_string(r.method);
   out.detail = r.detail;
@@ -510,14 +620,19 @@ void remove(const SessionStore& store, const std::string& id_or_prefix, bool for
   if (meta && vm_running(driver, *meta, p)) {
     running.push_back(vm_handle(*meta, p));
   } else {
-    for (pid_t pid : driver.find_vm_processes(vm_name(id))) {
-      L::VmHandle h = meta ? vm_handle(*meta, p) : L::VmHandle{};
-      h.name = vm_name(id);
-      h.pid = pid;
-      h.start_time = 0;
-      h.qmp_socket = p.qmp_socket();
-      running.push_back(h);
-    }
+    // Under its own id, or a warm-pool slot's a resume took (linked to the
+    // session's host-only folder).
+    std::vector<std::string> vm_ids = store.host_links(id);
+    vm_ids.insert(vm_ids.begin(), id);
+    for (const auto& vid : vm_ids)
+      for (pid_t pid : driver.find_vm_processes(vm_name(vid))) {
+        L::VmHandle h = meta ? vm_handle(*meta, p) : L::VmHandle{};
+        h.name = vm_name(vid);
+        h.pid = pid;
+        h.start_time = 0;
+        h.qmp_socket = p.qmp_socket();
+        running.push_back(h);
+      }
   }
   if (!running.empty()) {
     if (!force)
@@ -737,6 +852,7 @@ LogTarget log_target(const SessionStore& store, const std::string& id_or_prefix)
   t.vm_name = vm_name(id);
   try {
     Meta m = store.load(id);
+    t.vm_name = vm_name(vm_id_of(m));
     if (vm_running(default_driver(), m, store.paths(id))) {
       t.pid = *m.qemu_pid;
       t.start_time = m.qemu_start_time.value_or(0);

@@ -10,6 +10,7 @@
 
 #include "json/fields.h"
 #include "launcher/ports.h"
+#include "sessions/handover.h"
 #include "sessions/ids.h"
 #include "sessions/session_vm.h"
 #include "sessions/vm_driver.h"
@@ -32,7 +33,6 @@ using namespace std::chrono;
 
 namespace {
 
-constexpr const char* kMarker = "pool-slot";
 constexpr milliseconds kPoolLockTimeout{120000};
 // How long a ready slot's monitor and guest agent get to answer.
 constexpr milliseconds kAskTimeout{5000};
@@ -106,6 +106,7 @@ std::string format_slot(const SlotRecord& r) {
                {"accel", r.accel},
                {"owner_pid", r.owner_pid},
                {"owner_start", r.owner_start}};
+  if (!r.resuming.empty()) o["resuming"] = r.resuming;
   o["pid"] = r.pid ? bj::value(*r.pid) : bj::value(nullptr);
   return bj::serialize(o) + "\n";
 }
@@ -134,6 +135,8 @@ SlotRecord parse_slot(std::string_view text) {
     r.accel = f.str("accel");
     r.owner_pid = f.integer<long long>("owner_pid");
     r.owner_start = f.integer<unsigned long long>("owner_start");
+    r.resuming = f.opt_str("resuming").value_or("");
+    if (!r.resuming.empty()) check_id(r.resuming);
     return r;
   } catch (const std::exception& e) {
     throw Error(std::string("slot.json: ") + e.what());
@@ -158,6 +161,14 @@ SlotHealth classify_slot(const SlotSeen& s) {
 
 bool take_abandoned(const SlotSeen& s) {
   return !s.record || s.record->state != SlotRecord::State::Taken || !s.owner_alive;
+}
+
+TakeRecovery recover_take(const SlotSeen& s) {
+  if (!take_abandoned(s)) return TakeRecovery::Keep;
+  // The record names the session only once it is the resume's take.
+  if (s.record && s.record->state == SlotRecord::State::Taken && !s.record->resuming.empty())
+    return TakeRecovery::HandBack;
+  return TakeRecovery::Discard;
 }
 
 std::optional<std::string> choose_slot(const std::vector<SlotView>& slots, const PoolShape& want) {
@@ -306,9 +317,10 @@ void discard_slot(const PoolPaths& pp, const std::string& id, VmDriver& driver) 
   remove_tree(pp.record_dir(id));
 }
 
-// Under the pool lock: slots taken by spawns that died before their claim
-// (their VM is stopped, their folders go), and the records of taken slots
-// that became sessions (only the record: the VM is the session's now).
+// Under the pool lock: slots taken by spawns or resumes that died before
+// their claim (a resume's session files go back first; then the VM is
+// stopped and the folders go), and the records of taken slots that became
+// sessions (only the record: the VM is the session's now).
 void sweep_taken(const PoolPaths& pp, VmDriver& driver, Progress& progress) {
   std::error_code ec;
   std::vector<std::string> taken;
@@ -316,12 +328,32 @@ void sweep_taken(const PoolPaths& pp, VmDriver& driver, Progress& progress) {
     std::string name = e.path().filename().string();
     if (name.rfind(".taken-", 0) == 0 && is_valid_id(name.substr(7))) taken.push_back(name.substr(7));
   }
+  SessionStore store(pp.root);
   for (const auto& id : taken) {
     SlotSeen s;
     s.record = read_record(pp, id);
     if (s.record) s.owner_alive = owner_alive(*s.record);
-    if (!take_abandoned(s)) continue;
-    progress.warn("pool VM " + id + " was taken by a spawn that ended before its claim; stopped and removed");
+    TakeRecovery what = recover_take(s);
+    if (what == TakeRecovery::Keep) continue;
+    if (what == TakeRecovery::HandBack) {
+      const std::string& sid = s.record->resuming;
+      // Under the session's lock; a command holding it now leaves this for
+      // the next sweep.
+      auto l = SessionLock::try_acquire(store.lock_path(sid), sid);
+      if (!l) continue;
+      try {
+        hand_back(pp.taken(id), store.dir(sid));
+      } catch (const std::exception& e) {
+        progress.warn("pool VM " + id + " holds files of session " + sid + " that could not be put back (" +
+                      e.what() + "); left in " + pp.taken(id).string());
+        continue;
+      }
+      store.unlink_host_dir(sid, id);
+      progress.warn("pool VM " + id + " was taken by a resume of session " + sid +
+                    " that ended before its claim; the session's files were put back, the VM stopped and removed");
+    } else {
+      progress.warn("pool VM " + id + " was taken by a spawn that ended before its claim; stopped and removed");
+    }
     if (s.record) stop_slot_vm(driver, *s.record, pp.taken(id));
     remove_tree(pp.taken(id));
     remove_tree(pp.record_dir(id));
@@ -355,14 +387,16 @@ void prepare_dirs(const PoolPaths& pp) {
 SlotRecord new_slot(const PoolPaths& pp, const SessionStore& store, const PoolShape& shape) {
   for (int attempt = 0; attempt < 16; ++attempt) {
     std::string id = generate_id();
-    if (store.exists(id) || fs::exists(fs::symlink_status(pp.slot(id)))) continue;
+    if (store.exists(id) || fs::exists(fs::symlink_status(pp.slot(id))) ||
+        fs::exists(fs::symlink_status(store.host_dir(id))))
+      continue;
     fs::path tmp = pp.dir() / (".new-" + id);
     remove_tree(tmp);
     make_private_dir(tmp);
     SessionPaths sp(tmp);
     make_private_dir(sp.ssh());
     make_private_dir(sp.run());
-    write_file_atomic(tmp / kMarker, "a warm-pool VM waiting for its session\n", 0600);
+    write_file_atomic(tmp / std::string(kPoolSlotMarker), "a warm-pool VM waiting for its session\n", 0600);
     SlotRecord r;
     r.id = id;
     r.shape = shape;
@@ -531,7 +565,11 @@ TakenSlot::~TakenSlot() {
   if (released_) return;
   stop_vm();
   try {
-    if (dir_ == pp_.taken(rec_.id)) remove_tree(dir_);
+    if (dir_ == pp_.taken(rec_.id)) {
+      // A resume's files never stay in a folder about to go.
+      if (!rec_.resuming.empty()) hand_back(dir_, SessionStore(pp_.root).dir(rec_.resuming));
+      remove_tree(dir_);
+    }
     remove_tree(pp_.record_dir(rec_.id));
   } catch (...) {
   }
@@ -549,8 +587,15 @@ void TakenSlot::release() noexcept {
   }
 }
 
+void recover_takes(const SessionStore& store, VmDriver& driver, Progress& progress) {
+  PoolPaths pp(store.root());
+  if (!fs::exists(pp.dir())) return;
+  FileLock l = pool_lock(pp);
+  sweep_taken(pp, driver, progress);
+}
+
 std::optional<TakenSlot> take_slot(const SessionStore& store, const PoolShape& want, VmDriver& driver,
-                                   Progress& progress) {
+                                   Progress& progress, std::string_view resuming) {
   PoolPaths pp(store.root());
   if (!fs::exists(pp.dir())) return std::nullopt;
   FileLock l = pool_lock(pp);
@@ -573,13 +618,15 @@ std::optional<TakenSlot> take_slot(const SessionStore& store, const PoolShape& w
     if (h == SlotHealth::Ready) {
       if (::rename(pp.slot(*id).c_str(), pp.taken(*id).c_str()) != 0)
         throw_errno("cannot take pool slot " + pp.slot(*id).string());
-      TakenSlot t(pp, *s.record, driver);
-      // Ours until the claim: a spawn killed before it leaves a take that
-      // the next one sweeps.
+      // Ours until the claim: a spawn or resume killed before it leaves a
+      // take that the next one sweeps (a resume's naming its session, before
+      // any of its files moves).
       SlotRecord rec = *s.record;
       rec.state = SlotRecord::State::Taken;
       rec.owner_pid = ::getpid();
       rec.owner_start = proc_start_time(::getpid()).value_or(0);
+      rec.resuming = std::string(resuming);
+      TakenSlot t(pp, rec, driver);
       write_record(pp, rec);
       return t;
     }

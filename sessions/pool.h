@@ -63,8 +63,12 @@ struct SlotRecord {
   std::optional<long long> pid;  // QEMU, once started
   unsigned long long start_time = 0;
   std::string accel;
-  long long owner_pid = 0;  // the process that boots it (until Ready)
+  long long owner_pid = 0;  // the process that boots it (until Ready), or took it
   unsigned long long owner_start = 0;
+  // Taken by agent-resume: the session whose files it moves into the slot's
+  // folder (empty for a spawn). Written before the first of them moves, so a
+  // take abandoned halfway gives them back (recover_take).
+  std::string resuming;
 };
 std::string format_slot(const SlotRecord& r);
 SlotRecord parse_slot(std::string_view text);  // avm::Error when broken
@@ -95,6 +99,12 @@ SlotHealth classify_slot(const SlotSeen& s);
 // A taken slot (root/.pool/.taken-<id>) is abandoned when the spawn that took
 // it is gone before making it its session's, or nobody recorded the take.
 bool take_abandoned(const SlotSeen& s);
+// What the sweep does with a taken slot: keep it (its taker still works on
+// it), discard it (a spawn's: its VM stopped, its folders removed), or first
+// hand the session's files back to the session a resume was moving into it
+// (sessions/handover.h), then discard it.
+enum class TakeRecovery { Keep, Discard, HandBack };
+TakeRecovery recover_take(const SlotSeen& s);
 
 // One slot as the decisions see it.
 struct SlotView {
@@ -157,8 +167,9 @@ unsigned refill_pool(const SessionStore& store, Progress& progress, VmDriver& dr
 // Starts `agent-vm pool --refill` detached (a claim's replacement boot).
 void start_refill(const SessionStore& store);
 
-// A slot taken out of the pool for one spawn. Unless released, its VM is
-// stopped and its folders removed when it goes.
+// A slot taken out of the pool for one spawn or resume. Unless released,
+// its VM is stopped and its folders removed when it goes (a resume's
+// session files in it handed back first).
 class TakenSlot {
  public:
   TakenSlot(PoolPaths pp, SlotRecord rec, VmDriver& driver);
@@ -189,7 +200,14 @@ class TakenSlot {
 // choose_slot() picks for `want`, renaming it out of the pool. nullopt when
 // there is no pool or no matching ready slot.
 // Slots passed over (silent) or removed (dead) on the way are warned about.
+// `resuming` names the session a resume will move into it (empty: a spawn).
 std::optional<TakenSlot> take_slot(const SessionStore& store, const PoolShape& want, VmDriver& driver,
-                                   Progress& progress);
+                                   Progress& progress, std::string_view resuming = {});
+
+// Under the pool lock: what takes abandoned by a spawn or resume that died
+// left (take_slot does it too). A resume cut short between its take and its
+// claim has the session's files handed back to root/<id> once that
+// session's lock is free, before its VM is stopped.
+void recover_takes(const SessionStore& store, VmDriver& driver, Progress& progress);
 
 }  // namespace avm::sessions

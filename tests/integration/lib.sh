@@ -40,6 +40,9 @@ cleanup() {
       agent-vm rm --force "$id" >/dev/null 2>&1
       pkill -KILL -f -- "-name agent-vm-$id( |,|\$)" 2>/dev/null
     done
+    # A session resumed on a pooled VM runs under the slot's name; any QEMU
+    # still sharing a folder of this test's goes too.
+    pkill -KILL -f -- "qemu-system.*$AGENT_VM_SESSIONS/" 2>/dev/null
   fi
   for p in "${_bg_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   drv kill-server 2>/dev/null

@@ -4,8 +4,10 @@
 #   say pool; the session's own files, host key, env and allowlist) -> a
 #   replacement boots (back to 2) -> kill -9 of a pooled QEMU: the next
 #   spawn skips it and it is replaced -> a spawn killed between its take and
-#   its claim: the next pool run stops that VM -> pool --size 0 leaves no QEMU;
-#   agent-list never shows a pooled VM.
+#   its claim: the next pool run stops that VM -> the first session stopped
+#   and resumed: it takes a pooled VM too (same id, files, keys, allowlist;
+#   the agent resumes; list and stop treat it as any session) -> pool --size 0
+#   leaves no QEMU; agent-list never shows a pooled VM.
 # Needs an image whose guest knows the pool (libexec/agent-vm/claim).
 source "$AGENT_VM_SOURCE/tests/integration/lib.sh"
 
@@ -141,6 +143,66 @@ fi
 expect_eq "no session made of it" "$(printf '%s\n' "$id" "$id2" | sort | paste -sd' ')" \
   "$(agent-vm list --json | jq -r '[.[].id] | sort | join(" ")')"
 log "ok: the abandoned take and its QEMU are gone"
+
+log "stop the first session and resume it: it takes a pooled VM too"
+agent-stop "$id" >/dev/null
+ready=$(agent-vm pool --json | jq -r '.vms[] | select(.state=="ready") | .pid' | sort)
+[ -n "$ready" ] || fail "no ready pooled VM to resume on"
+out3=$(agent-resume "$id" --json)
+expect_eq "resume reports ready" true "$(json .ready "$out3")"
+expect_eq "the same session" "$id" "$(json .id "$out3")"
+expect_eq "resume's phases say pool, without a fallback" true \
+  "$(json '.phase_seconds | has("pool") and (has("pool-failed") | not)' "$out3")"
+rpid=$(list_field "$id" .pid)
+grep -qx "$rpid" <<<"$ready" || fail "resumed session $id runs QEMU $rpid, not one of the ready pooled ones ($ready)"
+agent-vm pool --json | jq -r '.vms[].pid // empty' | grep -qx "$rpid" && fail "QEMU $rpid is still listed in the pool"
+vmid=$(jq -r .qemu.vm_id "$AGENT_VM_SESSIONS/$id/meta.json")
+expect_match "meta.json names the slot the VM runs under" '^[a-z0-9]+$' "$vmid"
+[ "$vmid" != "$id" ] || fail "the resumed VM runs under the session's own id"
+expect_eq "that VM is QEMU $rpid" "$rpid" "$(pgrep -f -- "-name agent-vm-$vmid( |,|\$)" || true)"
+log "ok: session $id resumed on pooled QEMU $rpid (slot $vmid)"
+expect_eq "status after resume" running "$(list_field "$id" .status)"
+expect_eq "agent after resume" running "$(list_field "$id" .agent)"
+expect_eq "the agent resumed" "spawn stopped resume" \
+  "$(agent-exec "$id" -- cat .agent-vm-stand-in | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "the session's repo after resume" README "$(agent-exec "$id" -- ls /session/repo)"
+expect_eq "the session's env after resume" "$POOL_TEST_VAR" "$(agent-exec "$id" -- sh -c 'echo $POOL_TEST_VAR')"
+expect_eq "its own client key after resume" "$id" \
+  "$(agent-exec "$id" --root -- sh -c 'grep -o "agent-vm session [a-z0-9]*" /session/ssh/authorized_keys | cut -d" " -f3')"
+expect_eq "no pool-slot marker after resume" absent \
+  "$(agent-exec "$id" --root -- sh -c '[ -e /session/pool-slot ] && echo present || echo absent')"
+drv new-session -d -s att2 -x 100 -y 30 "agent-attach $id; echo attach-exit=\$?; sleep 600"
+wait_screen att2 "agent-vm stand-in agent \(resume\)" 60
+drv send-keys -t att2 C-b d
+wait_screen att2 "attach-exit=0" 30
+drv kill-session -t att2
+log "ok: attach (pinned host key) shows the resumed agent"
+rport=$(list_field "$id" .ssh_port)
+echo "[127.0.0.1]:$rport $(cut -d' ' -f1,2 "$S/ssh_host_ed25519_key.pub")" >"$kh"
+expect_eq "ssh against the session's unchanged host key" pinned-ok \
+  "$(ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$kh" -o IdentitiesOnly=yes \
+      -i "$S/id_ed25519" -p "$rport" agent@127.0.0.1 echo pinned-ok 2>"$TEST_TMP/ssh.err" || cat "$TEST_TMP/ssh.err" >&2)"
+# The slot's egress proxy reads the session's allowlist and logs into its
+# host-only folder (linked from the slot's id).
+count_allowed() { agent-logs --net --json "$id" | jq -s '[.[] | select(.source=="egress" and .target=="pkg.agent-vm.test:443")] | length'; }
+n0=$(count_allowed)
+agent-exec "$id" -- curl -sS -m 20 -p -o /dev/null https://pkg.agent-vm.test/ >/dev/null 2>&1 || true
+deadline=$((SECONDS + 30))
+until [ "$(count_allowed)" -gt "$n0" ]; do
+  [ $SECONDS -lt $deadline ] || fail "no new egress entry in the session's log after resume"
+  sleep 0.1
+done
+v=$(agent-logs --net --json "$id" | jq -r 'select(.source=="egress" and .target=="pkg.agent-vm.test:443") | "\(.verdict): \(.reason)"' | tail -1)
+[[ "$v" != "denied: not on the allowlist"* ]] || fail "the allowed host was refused after resume: $v"
+log "ok: the resumed session's allowlist and egress log are its own ($v)"
+stop_out=$(agent-stop "$id" --json)
+expect_eq "agent-stop stops the resumed session" true "$(jq -r 'if type=="array" then .[0].was_running else .was_running end' <<<"$stop_out")"
+if kill -0 "$rpid" 2>/dev/null && [ "$(awk '{print $3}' /proc/$rpid/stat 2>/dev/null)" != Z ]; then
+  fail "QEMU $rpid still runs after agent-stop"
+fi
+expect_eq "status after stop" stopped "$(list_field "$id" .status)"
+[ ! -e "$AGENT_VM_SESSIONS/.host/$vmid" ] || fail "the slot's link to the host-only folder outlived its VM"
+log "ok: agent-stop stopped QEMU $rpid"
 
 log "pool --size 0"
 agent-vm pool --size 0 >/dev/null

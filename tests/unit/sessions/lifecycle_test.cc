@@ -10,6 +10,8 @@
 #include <set>
 
 #include "helpers.h"
+#include "sessions/handover.h"
+#include "sessions/pool.h"
 #include "sessions/vm_driver.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -127,6 +129,7 @@ class FakeDriver final : public VmDriver {
     v.seen.agent = L::VmObservation::Agent::Running;
     return {h, {}};
   }
+  L::BootResult await_ready(const L::VmHandle& h, const L::BootOptions&) override { return {h, {}}; }
   bool alive(const L::VmHandle& h) override {
     std::lock_guard g(mu_);
     auto it = vms_.find(h.name);
@@ -587,4 +590,121 @@ TEST_CASE("pause refuses a stopped session and names agent-resume", "[lifecycle]
   CHECK(error_of([&] { avm::sessions::pause(w.store, "p3", false, w.driver); }) ==
         "session p3 is not running (stopped) | start it with 'agent-resume p3'");
   CHECK(w.driver.pauses.empty());
+}
+
+namespace {
+
+// A pool of one ready VM of the default shape; its slot id.
+std::string warm_slot(World& w) {
+  PoolConfig c;
+  c.size = 1;
+  REQUIRE(resize_pool(w.store, c, w.progress, w.driver) == 0);
+  std::vector<std::string> ids;
+  for (const auto& e : fs::directory_iterator(w.store.root() / ".pool"))
+    if (e.path().filename().string()[0] != '.') ids.push_back(e.path().filename().string());
+  REQUIRE(ids.size() == 1);
+  return ids[0];
+}
+
+std::string key_of(World& w, const std::string& id) {
+  return avm::read_file(w.store.paths(id).ssh() / "id_ed25519");
+}
+
+}  // namespace
+
+TEST_CASE("resume takes a warm VM from the pool: same id, files and keys, the VM found under the slot's name",
+          "[lifecycle][pool]") {
+  World w;
+  w.spawn("s3ss10");
+  w.stop("s3ss10");
+  std::string key = key_of(w, "s3ss10");
+  std::string slot = warm_slot(w);
+  pid_t slot_pid = *parse_slot(avm::read_file(w.store.root() / ".pool" / ".host" / slot / "slot.json")).pid;
+  size_t boots = w.driver.booted.size();
+
+  StartResult r = w.resume("s3ss10");
+  CHECK(r.id == "s3ss10");
+  REQUIRE_FALSE(r.phases.empty());
+  CHECK(r.phases[0].first == "pool");
+  CHECK(w.driver.booted.size() == boots);  // no cold boot
+  CHECK(w.driver.execs.back() == std::vector<std::string>{"/usr/libexec/agent-vm/claim"});
+  Meta m = w.meta("s3ss10");
+  CHECK(m.qemu_pid == slot_pid);
+  CHECK(m.vm_id == slot);
+  CHECK(m.intent == Intent::Running);
+  REQUIRE(m.history.size() == 2);
+  CHECK_FALSE(m.history[1].stopped);
+  CHECK(key_of(w, "s3ss10") == key);
+  CHECK(fs::exists(w.store.paths("s3ss10").repo() / "README"));
+  CHECK_FALSE(fs::exists(w.store.dir("s3ss10") / std::string(kPoolSlotMarker)));
+  // The slot's helpers were pointed at its id's host-only folder: the session's now.
+  CHECK(fs::read_symlink(w.store.host_dir(slot)) == fs::path("s3ss10"));
+  CHECK_FALSE(fs::exists(w.store.root() / ".pool" / slot));
+  CHECK_FALSE(fs::exists(w.store.root() / ".pool" / (".taken-" + slot)));
+  CHECK_FALSE(fs::exists(w.store.root() / ".pool" / ".host" / slot));
+  CHECK(w.status("s3ss10").state == SessionState::Running);
+  for (const auto& s : list(w.store, w.driver))
+    CHECK(s.id == "s3ss10");
+
+  StopResult st = w.stop("s3ss10");
+  CHECK(st.was_running);
+  CHECK_FALSE(w.driver.alive(vm_handle(m, w.store.paths("s3ss10"))));
+  CHECK_FALSE(fs::exists(fs::symlink_status(w.store.host_dir(slot))));
+  CHECK_FALSE(w.meta("s3ss10").vm_id);
+  CHECK(w.status("s3ss10").state == SessionState::Stopped);
+}
+
+TEST_CASE("a resume with --port or --accel boots cold, beside a waiting pool", "[lifecycle][pool]") {
+  World w;
+  w.spawn("s3ss10");
+  w.stop("s3ss10");
+  warm_slot(w);
+  StartOptions o;
+  o.port = 45000;
+  size_t boots = w.driver.booted.size();
+  avm::sessions::resume(w.store, "s3ss10", o, w.progress, w.driver);
+  REQUIRE(w.driver.booted.size() == boots + 1);
+  CHECK(w.driver.booted.back().name == "agent-vm-s3ss10");
+  CHECK_FALSE(w.meta("s3ss10").vm_id);
+}
+
+TEST_CASE("a resume that died while moving the session into a warm VM is put back by the next resume",
+          "[lifecycle][pool]") {
+  World w;
+  w.spawn("s3ss10");
+  w.stop("s3ss10");
+  std::string key = key_of(w, "s3ss10");
+  fs::path s = w.store.dir("s3ss10");
+  avm::write_file_atomic(s / "opencode" / "conversation", "so far", 0600);
+  std::string slot = warm_slot(w);
+  PoolPaths pp(w.store.root());
+  SlotRecord rec = parse_slot(avm::read_file(pp.record(slot)));
+  // The dead resume's take: renamed out, recorded as its (an owner long
+  // gone), its host-only link made and half of the files moved.
+  fs::rename(pp.slot(slot), pp.taken(slot));
+  rec.state = SlotRecord::State::Taken;
+  rec.resuming = "s3ss10";
+  rec.owner_pid = 0;
+  avm::write_file_atomic(pp.record(slot), format_slot(rec), 0600);
+  w.store.link_host_dir("s3ss10", slot);
+  auto plan = plan_hand_over(folder_entries(s), false);
+  REQUIRE(plan.size() > 3);
+  for (size_t i = 0; i < 3; ++i) {
+    fs::remove_all(pp.taken(slot) / plan[i].to);
+    fs::rename(s / plan[i].from, pp.taken(slot) / plan[i].to);
+  }
+  size_t boots = w.driver.booted.size();
+
+  StartResult r = w.resume("s3ss10");
+  // The take is gone with its VM; nothing was left in the pool to take.
+  CHECK_FALSE(fs::exists(pp.taken(slot)));
+  CHECK_FALSE(fs::exists(pp.record_dir(slot)));
+  CHECK_FALSE(fs::exists(fs::symlink_status(w.store.host_dir(slot))));
+  CHECK(w.driver.booted.size() == boots + 1);
+  CHECK(r.phases[0].first != "pool");
+  // Every file of the session is back, the keys unchanged.
+  CHECK(key_of(w, "s3ss10") == key);
+  CHECK(avm::read_file(s / "opencode" / "conversation") == "so far");
+  CHECK(fs::exists(w.store.paths("s3ss10").repo() / "README"));
+  CHECK(w.status("s3ss10").state == SessionState::Running);
 }

@@ -168,3 +168,29 @@ TEST_CASE("slot records and the pool configuration survive a round trip and brok
   CHECK_THROWS_AS(parse_slot(R"({"id":"../x"})"), avm::Error);
   CHECK_THROWS_AS(parse_pool_config(R"({"size":-1})"), avm::Error);
 }
+
+TEST_CASE("an abandoned resume's take gives the session's files back, a spawn's is discarded", "[pool]") {
+  SlotRecord spawn = record(SlotRecord::State::Taken);
+  SlotRecord resume = spawn;
+  resume.resuming = "s3ss10";
+  CHECK(recover_take(seen(resume, true, true)) == TakeRecovery::Keep);
+  CHECK(recover_take(seen(spawn, true, true)) == TakeRecovery::Keep);
+  CHECK(recover_take(seen(resume, false, true)) == TakeRecovery::HandBack);
+  CHECK(recover_take(seen(resume, false, false)) == TakeRecovery::HandBack);
+  CHECK(recover_take(seen(spawn, false, true)) == TakeRecovery::Discard);
+  CHECK(recover_take(seen(std::nullopt, false, false)) == TakeRecovery::Discard);
+  // A record that does not say taken was never a resume's: nothing of a
+  // session can be in it.
+  SlotRecord ready = record(SlotRecord::State::Ready);
+  ready.resuming = "s3ss10";
+  CHECK(recover_take(seen(ready, true, true)) == TakeRecovery::Discard);
+}
+
+TEST_CASE("a take's record names the session a resume moves into it", "[pool]") {
+  SlotRecord r = record(SlotRecord::State::Taken);
+  CHECK(parse_slot(format_slot(r)).resuming.empty());
+  r.resuming = "s3ss10";
+  CHECK(parse_slot(format_slot(r)).resuming == "s3ss10");
+  r.resuming = "../up";
+  CHECK_THROWS_AS(parse_slot(format_slot(r)), avm::Error);
+}
