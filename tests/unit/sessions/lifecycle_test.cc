@@ -708,3 +708,22 @@ TEST_CASE("a resume that died while moving the session into a warm VM is put bac
   CHECK(fs::exists(w.store.paths("s3ss10").repo() / "README"));
   CHECK(w.status("s3ss10").state == SessionState::Running);
 }
+
+TEST_CASE("rm --force finds a warm-resumed session's VM by the slot's name even with meta.json broken",
+          "[lifecycle][pool]") {
+  World w;
+  w.spawn("s3ss10");
+  w.stop("s3ss10");
+  std::string slot = warm_slot(w);
+  w.resume("s3ss10");
+  Meta m = w.meta("s3ss10");
+  REQUIRE(m.vm_id == slot);
+  L::VmHandle h = vm_handle(m, w.store.paths("s3ss10"));
+  avm::write_file_atomic(w.store.paths("s3ss10").meta(), "{broken", 0600);
+  CHECK(error_of([&] { avm::sessions::remove(w.store, "s3ss10", false, w.progress, w.driver); })
+            .find("is running") != std::string::npos);
+  avm::sessions::remove(w.store, "s3ss10", true, w.progress, w.driver);
+  CHECK_FALSE(w.driver.alive(h));
+  CHECK(w.nothing_left_of("s3ss10"));
+  CHECK_FALSE(fs::exists(fs::symlink_status(w.store.host_dir(slot))));
+}
