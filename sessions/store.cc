@@ -345,6 +345,12 @@ NewSession SessionStore::create(std::optional<std::string> wanted) const {
     // started as a pool slot under this id, has its helpers pointed there.
     if (fs::exists(fs::symlink_status(dir(id))) || fs::exists(fs::symlink_status(root_ / ".pool" / id)) ||
         fs::is_symlink(fs::symlink_status(host_dir(id)))) {
+      if (wanted && fs::is_symlink(fs::symlink_status(host_dir(id))) && !fs::exists(fs::symlink_status(dir(id)))) {
+        std::error_code ec;
+        std::string owner = fs::read_symlink(host_dir(id), ec).string();
+        throw Error("id " + id + " already exists: session " + owner + " runs on a warm-pool VM started under it",
+                    "choose another id, or stop that session first with agent-stop " + owner);
+      }
       if (wanted)
         throw Error("session " + id + " already exists",
                     "choose another id, or remove it first with agent-vm rm " + id);

@@ -200,7 +200,9 @@ TEST_CASE("a VM's host-only link names its session, keeps its id from new sessio
   CHECK(fs::read_symlink(tmp.path() / ".host" / "warm1") == fs::path(id));
   CHECK(store.host_links(id) == std::vector<std::string>{"warm1"});
   CHECK(store.host_links("other1").empty());
-  CHECK(error_of([&] { store.create("warm1"); }).find("already exists") != std::string::npos);
+  CHECK(error_of([&] { store.create("warm1"); }) ==
+        "id warm1 already exists: session s3ss10 runs on a warm-pool VM started under it | choose another id, or "
+        "stop that session first with agent-stop s3ss10");
   // Only a link naming this session is removed.
   store.unlink_host_dir("other1", "warm1");
   CHECK(fs::is_symlink(tmp.path() / ".host" / "warm1"));
