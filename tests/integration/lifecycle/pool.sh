@@ -26,6 +26,31 @@ pool_ready() {
   log "ok: $1 ready in the pool"
 }
 pooled_pids() { agent-vm pool --json | jq -r '.vms[].pid // empty' | sort; }
+# The session's own files, env, client key and pinned host key on the VM it
+# runs on: after the pooled spawn, and again after the warm resume.
+# $1: what the check follows ("spawn" or "resume": the stand-in's screen).
+check_own_session() {
+  local when=$1 port S kh
+  expect_eq "the session's repo ($when)" README "$(agent-exec "$id" -- ls /session/repo)"
+  expect_eq "the session's env ($when)" "$POOL_TEST_VAR" "$(agent-exec "$id" -- sh -c 'echo $POOL_TEST_VAR')"
+  expect_eq "no pool-slot marker left ($when)" absent \
+    "$(agent-exec "$id" --root -- sh -c '[ -e /session/pool-slot ] && echo present || echo absent')"
+  expect_eq "its own client key ($when)" "$id" \
+    "$(agent-exec "$id" --root -- sh -c 'grep -o "agent-vm session [a-z0-9]*" /session/ssh/authorized_keys | cut -d" " -f3')"
+  drv new-session -d -s "att-$when" -x 100 -y 30 "agent-attach $id; echo attach-exit=\$?; sleep 600"
+  wait_screen "att-$when" "agent-vm stand-in agent \($when\)" 60
+  drv send-keys -t "att-$when" C-b d
+  wait_screen "att-$when" "attach-exit=0" 30
+  drv kill-session -t "att-$when"
+  log "ok: attach (pinned host key) shows the agent ($when)"
+  port=$(list_field "$id" .ssh_port)
+  S="$AGENT_VM_SESSIONS/$id/ssh"
+  kh="$TEST_TMP/known_hosts"
+  echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$S/ssh_host_ed25519_key.pub")" >"$kh"
+  expect_eq "ssh with StrictHostKeyChecking against the session's key ($when)" pinned-ok \
+    "$(ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$kh" -o IdentitiesOnly=yes \
+        -i "$S/id_ed25519" -p "$port" agent@127.0.0.1 echo pinned-ok 2>"$TEST_TMP/ssh.err" || cat "$TEST_TMP/ssh.err" >&2)"
+}
 
 log "pool --size 2"
 agent-vm pool --size 2 --memory "$MEM" >"$TEST_TMP/pool.out" || { cat "$TEST_TMP/pool.out" >&2; fail "pool --size 2 failed"; }
@@ -49,26 +74,9 @@ grep -qx "$pid" <<<"$before" || fail "session $id runs QEMU $pid, not one of the
 log "ok: session $id took pooled QEMU $pid"
 expect_eq "status" running "$(list_field "$id" .status)"
 expect_eq "agent" running "$(list_field "$id" .agent)"
-expect_eq "the session's repo in the guest" README "$(agent-exec "$id" -- ls /session/repo)"
 expect_eq "stand-in marker" spawn "$(agent-exec "$id" -- cat .agent-vm-stand-in)"
-expect_eq "the session's env" "$POOL_TEST_VAR" "$(agent-exec "$id" -- sh -c 'echo $POOL_TEST_VAR')"
-expect_eq "no pool-slot marker left" absent "$(agent-exec "$id" --root -- sh -c '[ -e /session/pool-slot ] && echo present || echo absent')"
-expect_eq "its own client key" "$id" "$(agent-exec "$id" --root -- sh -c 'grep -o "agent-vm session [a-z0-9]*" /session/ssh/authorized_keys | cut -d" " -f3')"
-
-log "attach and ssh with the session's pinned host key"
-drv new-session -d -s att -x 100 -y 30 "agent-attach $id; echo attach-exit=\$?; sleep 600"
-wait_screen att "agent-vm stand-in agent \(spawn\)" 60
-drv send-keys -t att C-b d
-wait_screen att "attach-exit=0" 30
-drv kill-session -t att
-log "ok: attach shows the agent and detaches"
-port=$(list_field "$id" .ssh_port)
-S="$AGENT_VM_SESSIONS/$id/ssh"
-kh="$TEST_TMP/known_hosts"
-echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$S/ssh_host_ed25519_key.pub")" >"$kh"
-expect_eq "ssh with StrictHostKeyChecking against the session's key" pinned-ok \
-  "$(ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$kh" -o IdentitiesOnly=yes \
-      -i "$S/id_ed25519" -p "$port" agent@127.0.0.1 echo pinned-ok 2>"$TEST_TMP/ssh.err" || cat "$TEST_TMP/ssh.err" >&2)"
+log "the session's files, keys and pinned host key"
+check_own_session spawn
 
 log "the session's egress policy: an allowed host passes the allowlist, another is denied"
 verdict_of() {
@@ -165,23 +173,7 @@ expect_eq "status after resume" running "$(list_field "$id" .status)"
 expect_eq "agent after resume" running "$(list_field "$id" .agent)"
 expect_eq "the agent resumed" "spawn stopped resume" \
   "$(agent-exec "$id" -- cat .agent-vm-stand-in | tr '\n' ' ' | sed 's/ $//')"
-expect_eq "the session's repo after resume" README "$(agent-exec "$id" -- ls /session/repo)"
-expect_eq "the session's env after resume" "$POOL_TEST_VAR" "$(agent-exec "$id" -- sh -c 'echo $POOL_TEST_VAR')"
-expect_eq "its own client key after resume" "$id" \
-  "$(agent-exec "$id" --root -- sh -c 'grep -o "agent-vm session [a-z0-9]*" /session/ssh/authorized_keys | cut -d" " -f3')"
-expect_eq "no pool-slot marker after resume" absent \
-  "$(agent-exec "$id" --root -- sh -c '[ -e /session/pool-slot ] && echo present || echo absent')"
-drv new-session -d -s att2 -x 100 -y 30 "agent-attach $id; echo attach-exit=\$?; sleep 600"
-wait_screen att2 "agent-vm stand-in agent \(resume\)" 60
-drv send-keys -t att2 C-b d
-wait_screen att2 "attach-exit=0" 30
-drv kill-session -t att2
-log "ok: attach (pinned host key) shows the resumed agent"
-rport=$(list_field "$id" .ssh_port)
-echo "[127.0.0.1]:$rport $(cut -d' ' -f1,2 "$S/ssh_host_ed25519_key.pub")" >"$kh"
-expect_eq "ssh against the session's unchanged host key" pinned-ok \
-  "$(ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$kh" -o IdentitiesOnly=yes \
-      -i "$S/id_ed25519" -p "$rport" agent@127.0.0.1 echo pinned-ok 2>"$TEST_TMP/ssh.err" || cat "$TEST_TMP/ssh.err" >&2)"
+check_own_session resume
 # The slot's egress proxy reads the session's allowlist and logs into its
 # host-only folder (linked from the slot's id).
 count_allowed() { agent-logs --net --json "$id" | jq -s '[.[] | select(.source=="egress" and .target=="pkg.agent-vm.test:443")] | length'; }
