@@ -236,6 +236,31 @@ void forget_vm_id(const SessionStore& store, Meta& meta) {
   meta.vm_id.reset();
 }
 
+// Starts the pool's replacement boot when it goes out of scope, whether the
+// claim succeeded or not: after the claim, so that boot does not take the
+// host's CPUs from the claimed guest while it starts the agent. Declared
+// before the TakenSlot, so a slot given up is cleaned away first.
+class RefillAfterClaim {
+ public:
+  RefillAfterClaim(const SessionStore& store, Progress& progress) : store_(store), progress_(progress) {}
+  RefillAfterClaim(const RefillAfterClaim&) = delete;
+  RefillAfterClaim& operator=(const RefillAfterClaim&) = delete;
+  ~RefillAfterClaim() {
+    try {
+      start_refill(store_);
+    } catch (const std::exception& e) {
+      try {
+        progress_.warn(std::string("the pool is not refilled: ") + e.what());
+      } catch (...) {
+      }
+    }
+  }
+
+ private:
+  const SessionStore& store_;
+  Progress& progress_;
+};
+
 // A warm-pool VM whose share is now the session's folder root/<id> (spawn:
 // NewSession::commit_into; resume: SessionStore::move_into), with its run
 // recorded (begin_warm_run): the host-only folder its helpers point at gets
@@ -321,6 +346,7 @@ std::optional<StartResult> resume_warm(const SessionStore& store, const SessionL
                                        const StartOptions& opts, Progress& progress, VmDriver& driver,
                                        steady_clock::time_point began) {
   auto t0 = steady_clock::now();
+  std::optional<RefillAfterClaim> refill;
   std::optional<TakenSlot> slot;
   try {
     if (auto t = take_slot(store, shape_for(meta, opts), driver, progress, meta.id)) slot.emplace(std::move(*t));
@@ -328,12 +354,8 @@ std::optional<StartResult> resume_warm(const SessionStore& store, const SessionL
     progress.warn(std::string("the warm pool was not used: ") + e.what());
   }
   if (!slot) return std::nullopt;
+  refill.emplace(store, progress);  // its replacement boots once this returns
   auto pool_took = duration_cast<milliseconds>(steady_clock::now() - t0);
-  try {
-    start_refill(store);
-  } catch (const std::exception& e) {
-    progress.warn(std::string("the pool is not refilled: ") + e.what());
-  }
   auto setup_began = steady_clock::now();
   SessionPaths p = store.paths(meta.id);
   Meta was = meta;
@@ -408,6 +430,7 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
 
   // A warm VM of this shape from the pool, when one waits (not for a chosen
   // id, port or accelerator: those are fixed at the pooled boot).
+  std::optional<RefillAfterClaim> refill;
   std::optional<TakenSlot> slot;
   milliseconds pool_took{0};
   if (!req.id && !req.start.port && !req.start.accel) {
@@ -423,14 +446,7 @@ StartResult spawn(const SessionStore& store, const SpawnRequest& req, Progress& 
       progress.warn(std::string("the warm pool was not used: ") + e.what());
     }
     pool_took = duration_cast<milliseconds>(steady_clock::now() - t0);
-    if (slot) {
-      // Its replacement boots in the background.
-      try {
-        start_refill(store);
-      } catch (const std::exception& e) {
-        progress.warn(std::string("the pool is not refilled: ") + e.what());
-      }
-    }
+    if (slot) refill.emplace(store, progress);  // its replacement boots in the background, after the claim
   }
 
   NewSession ns = store.create(slot ? std::optional<std::string>(slot->id()) : req.id);
