@@ -23,6 +23,15 @@ fail() { log "FAIL: $*"; _failed=1; exit 1; }
 cleanup() {
   local rc=$?
   set +e
+  # A failed test shows the end of every guest console it made (a boot that
+  # stalled says where), before the folders go.
+  if { [ $rc -ne 0 ] || [ $_failed -ne 0 ]; } && [ -d "$AGENT_VM_SESSIONS" ]; then
+    for c in "$AGENT_VM_SESSIONS"/*/run/console.log "$AGENT_VM_SESSIONS"/.pool/*/run/console.log; do
+      [ -s "$c" ] || continue
+      log "console of ${c#"$AGENT_VM_SESSIONS"/} ($(stat -c %s "$c") bytes), last lines:"
+      tail -n 15 "$c" | sed 's/^/    /' >&2
+    done
+  fi
   # The warm pool first (a spawn may start a refill), then its leftovers.
   if [ -d "$AGENT_VM_SESSIONS/.pool" ]; then
     agent-vm pool --size 0 >/dev/null 2>&1
