@@ -138,7 +138,8 @@ void remove(const SessionStore& store, const std::string& id_or_prefix, bool for
 void remove(const SessionStore& store, const std::string& id_or_prefix, bool force,
             Progress& progress, VmDriver& driver);
 
-// What agent-list shows of one session (SessionStatus) is in sessions/status.h.
+// What agent-list shows of one session (SessionStatus) is in sessions/status.h;
+// list and status are defined in sessions/observe.cc, apart from the rest.
 // Every session, observed concurrently, each within `per_vm_timeout`.
 // Without `ask_guest` only QEMU is asked (its monitor answers from its own
 // main loop; the guest agent needs the guest's vCPU, slow on a busy TCG

@@ -99,4 +99,8 @@ VmDriver& default_driver() {
   return driver;
 }
 
+bool vm_running(VmDriver& driver, const Meta& m, const SessionPaths& p) {
+  return m.qemu_pid && driver.alive(vm_handle(m, p));
+}
+
 }  // namespace avm::sessions

@@ -78,4 +78,7 @@ HostFacts host_facts(VmDriver& driver, const launcher::Image& image, const launc
 // launcher/ for real, with its caches in util/paths cache_dir().
 VmDriver& default_driver();
 
+// Whether the QEMU meta.json names (pid and start time) still runs.
+bool vm_running(VmDriver& driver, const Meta& m, const SessionPaths& p);
+
 }  // namespace avm::sessions

@@ -21,6 +21,7 @@
 #include "launcher/qemu_process.h"
 #include "sessions/clone.h"
 #include "sessions/lifecycle.h"
+#include "sessions/repo_files.h"
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/file.h"
@@ -83,33 +84,9 @@ git_oid oid_of(const std::string& sha, const std::string& what) {
   return o;
 }
 
-// ---- the filesystem, never following symlinks -------------------------------
+// ---- the filesystem, never following symlinks (more in repo_files) ---------
 
-enum class Kind { Missing, Dir, File, Link, Other };
-Kind kind_of(const fs::path& p) {
-  struct stat st {};
-  if (::lstat(p.c_str(), &st) != 0) return Kind::Missing;
-  if (S_ISDIR(st.st_mode)) return Kind::Dir;
-  if (S_ISREG(st.st_mode)) return Kind::File;
-  if (S_ISLNK(st.st_mode)) return Kind::Link;
-  return Kind::Other;
-}
-
-// A regular file's bytes, refusing symlinks (O_NOFOLLOW).
-std::string read_nofollow(const fs::path& p) {
-  Fd fd(::open(p.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
-  if (!fd) throw Error("cannot read " + p.string() + ": " + std::strerror(errno));
-  std::string out;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw Error("cannot read " + p.string() + ": " + std::strerror(errno));
-    if (n == 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  return out;
-}
+using namespace repo_files;
 
 // The mode the guest sees. A 9p share in mapped-xattr mode keeps the
 // guest's mode in user.virtfs.mode (little-endian) and its symlinks as
@@ -123,12 +100,6 @@ std::optional<std::uint32_t> guest_mode(const fs::path& p) {
          static_cast<std::uint32_t>(b[2]) << 16 | static_cast<std::uint32_t>(b[3]) << 24;
 }
 
-std::string link_target(const fs::path& p) {
-  std::error_code ec;
-  fs::path t = fs::read_symlink(p, ec);
-  return ec ? std::string("?") : t.string();
-}
-
 // Moves `from` (file, folder or symlink, never followed) to `to`.
 void move_aside(const fs::path& from, const fs::path& to) {
   fs::create_directories(to.parent_path());
@@ -139,79 +110,6 @@ void move_aside(const fs::path& from, const fs::path& to) {
     throw Error("cannot move " + from.string() + " to " + to.string() + ": " + ec.message());
   fs::copy(from, to, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
   remove_tree(from);
-}
-
-// ---- what lies in a session's .git ------------------------------------------
-
-// Git folders of a session repo: .git itself and its submodules' folders
-// (.git/modules/...), each with config and hooks git would use there.
-std::vector<fs::path> git_dirs(const fs::path& gitdir) {
-  std::vector<fs::path> out{gitdir};
-  fs::path modules = gitdir / "modules";
-  if (kind_of(modules) != Kind::Dir) return out;
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(modules, ec), end; !ec && it != end; it.increment(ec)) {
-    if (!it->is_directory(ec) || it->is_symlink(ec)) continue;
-    if (kind_of(it->path() / "HEAD") == Kind::File) out.push_back(it->path());
-  }
-  return out;
-}
-
-std::string label(const fs::path& gitdir, const fs::path& dir, const std::string& what) {
-  if (dir == gitdir) return what;
-  return dir.lexically_relative(gitdir).string() + "/" + what;
-}
-
-struct RepoState {
-  std::vector<ConfigEntry> config;
-  std::vector<std::string> hooks;
-  std::vector<Warning> other;  // symlinked config or hooks, commondir, alternates, a .git file
-};
-
-RepoState read_repo_state(const fs::path& workdir) {
-  RepoState s;
-  fs::path gitdir = workdir / ".git";
-  Kind k = kind_of(gitdir);
-  if (k == Kind::Missing) return s;
-  if (k != Kind::Dir) {
-    s.other.push_back({"git-dir", ".git", k == Kind::Link ? "a symbolic link to " + link_target(gitdir) +
-                                                               ": git would work on another repository"
-                                                         : "a file pointing git at another repository"});
-    return s;
-  }
-  for (const auto& dir : git_dirs(gitdir)) {
-    fs::path cfg = dir / "config";
-    switch (kind_of(cfg)) {
-      case Kind::File:
-        for (auto& e : parse_git_config(read_nofollow(cfg))) {
-          if (dir != gitdir) e.key = label(gitdir, dir, e.key);
-          s.config.push_back(std::move(e));
-        }
-        break;
-      case Kind::Missing: break;
-      default:
-        s.other.push_back({"git-config", label(gitdir, dir, "config"),
-                           "not a plain file (a link to " + link_target(cfg) + "?): git would read it"});
-    }
-    fs::path hooks = dir / "hooks";
-    Kind hk = kind_of(hooks);
-    if (hk == Kind::Dir) {
-      std::error_code ec;
-      std::vector<std::string> names;
-      for (fs::directory_iterator it(hooks, ec), end; !ec && it != end; it.increment(ec))
-        names.push_back(it->path().filename().string());
-      std::sort(names.begin(), names.end());
-      for (auto& n : names) s.hooks.push_back(dir == gitdir ? n : label(gitdir, dir, "hooks/" + n));
-    } else if (hk != Kind::Missing) {
-      s.other.push_back({"git-hook", label(gitdir, dir, "hooks"), "not a folder: git would run hooks from it"});
-    }
-    if (kind_of(dir / "commondir") != Kind::Missing)
-      s.other.push_back({"git-dir", label(gitdir, dir, "commondir"), "points git at another repository's refs"});
-    if (kind_of(dir / "objects" / "info" / "alternates") != Kind::Missing)
-      s.other.push_back({"git-dir", label(gitdir, dir, "objects/info/alternates"),
-                         "makes git read objects from other folders"});
-  }
-  return s;
 }
 
 bool vm_alive(const Meta& m) {
@@ -594,13 +492,6 @@ fs::path default_target(const Meta& meta, const std::string& id) {
 }  // namespace
 
 std::string default_branch(const std::string& id) { return "agent/" + id; }
-
-std::vector<Warning> repo_traps(const SessionPaths& paths) {
-  RepoState st = read_repo_state(paths.repo());
-  std::vector<Warning> w = classify({}, st.config, st.hooks);
-  w.insert(w.end(), st.other.begin(), st.other.end());
-  return w;
-}
 
 DefuseReport defuse(const SessionPaths& paths, const Meta& meta) {
   if (vm_alive(meta))

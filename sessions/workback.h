@@ -110,11 +110,6 @@ struct PushResult {
 // credentials and host key checks.
 PushResult push_work(const SessionStore& store, const std::string& id_or_prefix, const PushOptions& opts);
 
-// The session repo's config entries that name a program, its live hooks and
-// other redirections (commondir, alternates) as warnings. Reads data only;
-// safe while the VM runs.
-std::vector<Warning> repo_traps(const SessionPaths& paths);
-
 // Removes from the session repo what would make git on the host run a
 // program or work elsewhere (risky config keys, hooks, commondir,
 // alternates), keeping copies in <sessions root>/.host/<id>/defused/<time>/.

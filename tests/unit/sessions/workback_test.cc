@@ -10,6 +10,7 @@
 
 #include "helpers.h"
 #include "sessions/clone.h"
+#include "sessions/repo_files.h"
 #include "sessions/workback_rules.h"
 #include "util/error.h"
 #include "util/file.h"
