@@ -1,6 +1,7 @@
 #include "commands/cli.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -45,9 +46,10 @@ constexpr const char* kDescription =
     "folder on the host holding a git clone and the agent's state; the VM mounts\n"
     "it over 9p and can be stopped, resumed or thrown away without losing work.\n"
     "\n"
-    "The seed's commands are installed as links: agent-spawn, agent-list,\n"
-    "agent-attach, agent-stop, agent-resume, agent-rm, agent-logs, agent-exec,\n"
-    "agent-test are the same as 'agent-vm spawn', 'agent-vm list', and so on.";
+    "The seed's commands are installed as links: agent-spawn, agent-attach,\n"
+    "agent-stop, agent-resume, agent-rm, agent-logs, agent-exec, agent-test\n"
+    "are the same as 'agent-vm spawn', 'agent-vm attach', and so on.\n"
+    "agent-list is 'agent-vm list' as a program of its own, which starts faster.";
 
 constexpr const char* kFooter =
     "ENVIRONMENT\n"
@@ -81,7 +83,7 @@ std::string display_name(const std::vector<std::string>& original, const std::st
 
 }  // namespace
 
-int run_cli(const std::vector<std::string>& original) {
+int run_cli(const std::vector<std::string>& original, CommandList commands) {
   std::vector<std::string> argv = normalize_argv(original);
   CLI::App app{kDescription, "agent-vm"};
   app.footer(kFooter);
@@ -90,7 +92,15 @@ int run_cli(const std::vector<std::string>& original) {
   app.require_subcommand(0, 1);
   app.fallthrough(false);
 
-  CommandList commands = all_commands();
+  // The command argv names, if it names one: only it is configured.
+  if (argv.size() > 1) {
+    auto named = std::find_if(commands.begin(), commands.end(), [&](const auto& c) { return c->name() == argv[1]; });
+    if (named != commands.end()) {
+      CommandList one;
+      one.push_back(std::move(*named));
+      commands = std::move(one);
+    }
+  }
   std::vector<std::pair<CLI::App*, Command*>> subs;
   for (auto& c : commands) {
     CLI::App* sub = app.add_subcommand(c->name(), c->summary());

@@ -6,7 +6,7 @@
 #include "commands/command.h"
 #include "commands/common.h"
 #include "commands/render.h"
-#include "sessions/workback.h"
+#include "sessions/repo_files.h"
 #include "util/strings.h"
 
 namespace avm::cmd {

@@ -5,5 +5,5 @@
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv, argv + argc);
-  return avm::cmd::run_cli(args);
+  return avm::cmd::run_cli(args, avm::cmd::all_commands());
 }

@@ -68,8 +68,9 @@ for dep in qemu-system-x86 'libgit2-[0-9.]+' 'libssh-[0-9]' 'libssl3' 'libboost-
 done
 log "ok: Depends names the libraries and the image build's tools"
 contents=$(dpkg-deb -c "$deb")
-for f in ./usr/bin/agent-vm ./usr/share/agent-vm/guest/debian/build ./usr/share/man/man1/agent-vm.1.gz \
-         ./usr/share/man/man1/agent-vm-spawn.1.gz ./usr/share/man/man1/agent-spawn.1.gz; do
+for f in ./usr/bin/agent-vm ./usr/bin/agent-list ./usr/share/agent-vm/guest/debian/build \
+         ./usr/share/man/man1/agent-vm.1.gz ./usr/share/man/man1/agent-vm-spawn.1.gz \
+         ./usr/share/man/man1/agent-spawn.1.gz ./usr/share/man/man1/agent-list.1.gz; do
   grep -qE " $f( |\$)" <<<"$contents" || fail "the package has no $f"
 done
 for link in $(agent-vm --help | sed -n '/links:/,/are the same/p' | grep -oE 'agent-[a-z]+' | grep -vx agent-vm); do

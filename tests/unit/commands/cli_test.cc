@@ -25,7 +25,7 @@ Captured capture(std::vector<std::string> argv) {
   std::ostringstream out, err;
   auto* old_out = std::cout.rdbuf(out.rdbuf());
   auto* old_err = std::cerr.rdbuf(err.rdbuf());
-  int code = run_cli(argv);
+  int code = run_cli(argv, avm::cmd::all_commands());
   std::cout.rdbuf(old_out);
   std::cerr.rdbuf(old_err);
   return {code, out.str(), err.str()};
@@ -88,11 +88,33 @@ TEST_CASE("the installed links dispatch on argv[0]", "[cli][binary]") {
   auto dir = bin_dir();
   for (const auto& link : avm::cmd::link_names()) {
     INFO(link);
-    REQUIRE(std::filesystem::is_symlink(dir / link));
+    // agent-list is a program of its own (below); the others link to agent-vm.
+    if (link == "agent-list")
+      REQUIRE(std::filesystem::is_regular_file(dir / link));
+    else
+      REQUIRE(std::filesystem::is_symlink(dir / link));
     auto r = avm::run({(dir / link).string(), "--help"});
     CHECK(r.exit_code == 0);
     // The help is the subcommand's, not the top-level one.
     std::string sub = *subcommand_for_program(link);
     CHECK(r.out.find("Usage: agent-vm " + sub) != std::string::npos);
   }
+}
+
+TEST_CASE("agent-list loads no libgit2, libssh or OpenSSL", "[cli][binary]") {
+  // Its start is most of its time: the dynamic loader's work for those
+  // libraries cost more than asking 20 VMs.
+  auto list = bin_dir() / "agent-list";
+  REQUIRE(std::filesystem::is_regular_file(list));
+  auto r = avm::run({"ldd", list.string()});
+  REQUIRE(r.exit_code == 0);
+  INFO(r.out);
+  CHECK(r.out.find("libboost_json") != std::string::npos);  // ldd read it
+  for (const char* lib : {"libgit2", "libssh", "libssl", "libcrypto"}) CHECK(r.out.find(lib) == std::string::npos);
+  // And it is the list command: its options, and no other command's.
+  auto help = avm::run({list.string(), "--help"});
+  CHECK(help.exit_code == 0);
+  CHECK(help.out.find("--deep") != std::string::npos);
+  auto other = avm::run({list.string(), "spawn"});
+  CHECK(other.exit_code == 2);
 }
