@@ -1,5 +1,7 @@
 #include "qmp/channel.h"
 
+#include <algorithm>
+
 #include "qmp/errors.h"
 
 namespace avm::qmp {
@@ -19,7 +21,9 @@ void Channel::poison(const std::string& why) {
 void Channel::malformed(const std::string& why) {
   if (opts_.garbage_breaks) return poison(why);
   peer_.garbage(why);
-  if (awaiting_ && pending_) garbage_ = why;  // fails the command in flight
+  // Fails the commands in flight (not an id-less wait: the Peer decides).
+  if (awaiting_ && std::any_of(pending_.begin(), pending_.end(), [](const auto& id) { return id.has_value(); }))
+    garbage_ = why;
 }
 
 void Channel::route(Frame& f) {
@@ -32,11 +36,14 @@ void Channel::route(Frame& f) {
     return malformed(e.what());
   }
   if (m.kind != Message::Kind::Reply) return peer_.message(m);
-  if (awaiting_ && pending_ && m.reply.our_id() == pending_) {
-    reply_ = std::move(m.reply);
-    return;
+  if (awaiting_) {
+    for (std::size_t i = 0; i < pending_.size(); ++i) {
+      if (!pending_[i] || replies_[i] || m.reply.our_id() != pending_[i]) continue;
+      replies_[i] = std::move(m.reply);
+      return;
+    }
   }
-  if (peer_.take_unmatched(m.reply)) reply_ = std::move(m.reply);
+  if (peer_.take_unmatched(m.reply) && replies_.size() == 1) replies_[0] = std::move(m.reply);
   // Otherwise a late or stale reply: dropped, so it is never taken for
   // another command's.
 }
@@ -71,12 +78,25 @@ void Channel::check_usable(std::string_view command) const {
                       opts_.closed_hint);
 }
 
-void Channel::send(std::string_view command_sv, const boost::json::object& args,
-                   std::optional<std::uint64_t> id, Clock::time_point deadline, std::string_view prefix) {
-  std::string command(command_sv);
+void Channel::send(std::string_view command, const boost::json::object& args, std::optional<std::uint64_t> id,
+                   Clock::time_point deadline, std::string_view prefix) {
   std::string bytes(prefix);
-  bytes += make_request(command, args, id);
+  bytes += make_request(std::string(command), args, id);
   bytes += "\n";
+  write(bytes, std::string(command), deadline);
+}
+
+void Channel::send(const std::vector<Request>& requests, Clock::time_point deadline) {
+  std::string bytes, names;
+  for (const auto& r : requests) {
+    bytes += make_request(r.command, r.args, r.id);
+    bytes += "\n";
+    names += (names.empty() ? "" : "', '") + r.command;
+  }
+  write(bytes, names, deadline);
+}
+
+void Channel::write(const std::string& bytes, const std::string& command, Clock::time_point deadline) {
   try {
     transport_.write(bytes, deadline);
   } catch (const ClosedError&) {
@@ -93,23 +113,33 @@ void Channel::send(std::string_view command_sv, const boost::json::object& args,
 }
 
 Channel::Wait Channel::await_reply(std::optional<std::uint64_t> id, Clock::time_point deadline) {
-  pending_ = id;
+  pending_.assign(1, id);
+  return await_pending(deadline);
+}
+
+Channel::Wait Channel::await_replies(const std::vector<std::uint64_t>& ids, Clock::time_point deadline) {
+  pending_.assign(ids.begin(), ids.end());
+  return await_pending(deadline);
+}
+
+Channel::Wait Channel::await_pending(Clock::time_point deadline) {
   awaiting_ = true;
-  reply_.reset();
+  replies_.assign(pending_.size(), std::nullopt);
   garbage_.reset();
-  pump([&] { return reply_.has_value() || garbage_.has_value(); }, deadline);
-  pending_.reset();
+  auto all_here = [&] { return std::all_of(replies_.begin(), replies_.end(), [](const auto& r) { return r.has_value(); }); };
+  pump([&] { return all_here() || garbage_.has_value(); }, deadline);
+  pending_.clear();
   awaiting_ = false;
-  if (reply_) return Wait::Reply;
+  if (all_here()) return Wait::Reply;
   if (garbage_) return Wait::Garbage;
   if (broken_) return Wait::Broken;
   if (closed_) return Wait::Closed;
   return Wait::Timeout;
 }
 
-Reply Channel::take_reply() {
-  Reply r = std::move(*reply_);
-  reply_.reset();
+Reply Channel::take_reply(std::size_t i) {
+  Reply r = std::move(*replies_.at(i));
+  replies_[i].reset();
   return r;
 }
 

@@ -81,14 +81,28 @@ class Channel {
   void send(std::string_view command, const boost::json::object& args, std::optional<std::uint64_t> id,
             Clock::time_point deadline, std::string_view prefix = {});
 
+  // Several requests in one write, in order (pipelined: the peer reads them
+  // all from one wake-up and answers each in turn). Errors as send's.
+  struct Request {
+    std::string command;
+    boost::json::object args;
+    std::optional<std::uint64_t> id;
+  };
+  void send(const std::vector<Request>& requests, Clock::time_point deadline);
+
   // How a wait for a reply ended.
   enum class Wait { Reply, Timeout, Closed, Broken, Garbage };
   // Reads until the reply carrying `id` (or one the Peer takes) arrives,
   // or the deadline, a close, or malformed data. Then nothing is in flight:
   // a reply to `id` that comes later is dropped.
   Wait await_reply(std::optional<std::uint64_t> id, Clock::time_point deadline);
-  // The reply, after Wait::Reply.
-  Reply take_reply();
+  // The same for several commands in flight at once (sent together): Reply
+  // once each has its reply, whatever their order; otherwise why not, and
+  // has_reply() tells which came.
+  Wait await_replies(const std::vector<std::uint64_t>& ids, Clock::time_point deadline);
+  // The reply to the i-th id awaited, after Wait::Reply.
+  Reply take_reply(std::size_t i = 0);
+  bool has_reply(std::size_t i) const { return i < replies_.size() && replies_[i].has_value(); }
 
   // Reads and routes whatever arrives until done() or the deadline. False
   // when it stopped for another reason (timeout, close, broken).
@@ -109,9 +123,12 @@ class Channel {
   Peer& peer_;
   Framer framer_;
   std::uint64_t next_id_;
-  std::optional<std::uint64_t> pending_;  // the id in flight
+  Wait await_pending(Clock::time_point deadline);
+  void write(const std::string& bytes, const std::string& command, Clock::time_point deadline);
+
+  std::vector<std::optional<std::uint64_t>> pending_;  // the ids in flight
   bool awaiting_ = false;
-  std::optional<Reply> reply_;            // its reply, once here
+  std::vector<std::optional<Reply>> replies_;          // theirs, as they come
   std::optional<std::string> garbage_;    // malformed data while awaiting
   std::optional<std::string> broken_;
   bool closed_ = false;

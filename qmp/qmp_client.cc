@@ -1,5 +1,7 @@
 #include "qmp/qmp_client.h"
 
+#include <algorithm>
+
 #include "json/text.h"
 #include "qmp/channel.h"
 #include "qmp/message.h"
@@ -35,6 +37,7 @@ struct QmpClient::Impl final : Channel::Peer {
   EventBuffer events;
   std::optional<Greeting> greeting;
   std::optional<std::string> idless;  // an error reply QEMU could not tie to an id
+  std::vector<std::pair<std::string, Reply>> answered;  // connect's `ahead`, not yet taken
 
   void message(Message& m) override {
     if (!greeting) {
@@ -72,6 +75,14 @@ struct QmpClient::Impl final : Channel::Peer {
     std::string command(command_sv);
     auto start = Clock::now();
     auto deadline = start + timeout;
+    if (args.empty()) {
+      auto it = std::find_if(answered.begin(), answered.end(), [&](const auto& a) { return a.first == command; });
+      if (it != answered.end()) {
+        Reply r = std::move(it->second);
+        answered.erase(it);
+        return result_or_throw(std::move(r), command, "QEMU");
+      }
+    }
     channel.check_usable(command);
     std::uint64_t id = channel.fresh_id();
     idless.reset();
@@ -87,13 +98,32 @@ QmpClient::QmpClient(QmpClient&&) noexcept = default;
 QmpClient& QmpClient::operator=(QmpClient&&) noexcept = default;
 QmpClient::~QmpClient() = default;
 
-QmpClient QmpClient::connect(const std::filesystem::path& socket, Ms timeout) {
+QmpClient QmpClient::connect(const std::filesystem::path& socket, Ms timeout, const std::vector<std::string>& ahead) {
   auto start = Clock::now();
   auto deadline = start + timeout;
   auto impl = std::make_unique<Impl>(Transport::connect(socket, deadline, "QMP socket"));
   if (!impl->channel.pump([&] { return impl->greeting.has_value(); }, deadline))
     impl->fail(Channel::Wait::Timeout, "the QMP greeting", start, kBusyHint);
-  impl->execute("qmp_capabilities", {}, remaining(deadline));
+  if (ahead.empty()) {
+    impl->execute("qmp_capabilities", {}, remaining(deadline));
+    return QmpClient(std::move(impl));
+  }
+  // QEMU reads the requests in order: the capabilities first, so the rest
+  // run in command mode.
+  std::vector<Channel::Request> requests;
+  std::vector<std::uint64_t> ids;
+  requests.push_back({"qmp_capabilities", {}, {}});
+  for (const auto& command : ahead) requests.push_back({command, {}, {}});
+  for (auto& r : requests) ids.push_back(*(r.id = impl->channel.fresh_id()));
+  impl->channel.send(requests, deadline);
+  auto wait = impl->channel.await_replies(ids, deadline);
+  if (wait != Channel::Wait::Reply) {
+    std::size_t missing = 0;
+    while (impl->channel.has_reply(missing)) ++missing;
+    impl->fail(wait, "the reply to '" + requests[missing].command + "'", start);
+  }
+  result_or_throw(impl->channel.take_reply(0), "qmp_capabilities", "QEMU");
+  for (std::size_t i = 0; i < ahead.size(); ++i) impl->answered.emplace_back(ahead[i], impl->channel.take_reply(i + 1));
   return QmpClient(std::move(impl));
 }
 

@@ -31,7 +31,15 @@ class QmpClient {
   // capabilities, all within `timeout`. Throws ConnectError, TimeoutError
   // (QEMU serves one client per socket: a second one gets no greeting),
   // ClosedError or ProtocolError.
-  static QmpClient connect(const std::filesystem::path& socket, Ms timeout);
+  //
+  // Commands in `ahead` (none takes arguments) go in the same write as
+  // qmp_capabilities, and their replies are awaited with its reply: a
+  // client that asks a few things once (agent-list asks every VM
+  // query-status and query-chardev) wakes QEMU's monitor once for them all
+  // instead of once each. The first execute() of each such command, typed
+  // or not, answers from its reply, an error reply included.
+  static QmpClient connect(const std::filesystem::path& socket, Ms timeout,
+                           const std::vector<std::string>& ahead = {});
   QmpClient(QmpClient&&) noexcept;
   QmpClient& operator=(QmpClient&&) noexcept;
   ~QmpClient();

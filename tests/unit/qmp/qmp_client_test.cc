@@ -451,3 +451,56 @@ TEST_CASE("twenty clients on twenty threads, one per VM, as agent-list does", "[
     else CHECK(results[static_cast<std::size_t>(i)] == (i % 2 ? "paused" : "running"));
   }
 }
+
+TEST_CASE("commands sent ahead go with the capabilities and are answered from their replies", "[qmp_client]") {
+  FakeServer server([&](FakeConn& c) {
+    c.greeting();
+    // All three arrive before any reply is sent: one write, one wake-up.
+    auto caps = c.expect("qmp_capabilities", 2s);
+    auto status = c.expect("query-status", 2s);
+    auto chardev = c.expect("query-chardev", 2s);
+    c.reply(caps, json::object{});
+    // QEMU answers in order; the client takes them in any order.
+    c.reply(chardev, json::array{json::object{{"label", "agent"}, {"filename", "file:x"}, {"frontend-open", true}}});
+    c.reply(status, json::object{{"status", "running"}, {"singlestep", false}, {"running", true}});
+    // The answered commands are not asked again: the next request is a new one.
+    c.reply(c.expect("query-status"), json::object{{"status", "paused"}, {"singlestep", false}, {"running", false}});
+    c.hold();
+  });
+  auto qmp = QmpClient::connect(server.socket(), 5s, {"query-status", "query-chardev"});
+  auto ports = qmp.query_chardev();
+  REQUIRE(ports.size() == 1);
+  CHECK(ports[0].label == "agent");
+  CHECK(ports[0].frontend_open);
+  CHECK(qmp.query_status().status_name == "running");
+  CHECK(qmp.query_status().status_name == "paused");  // asked now, answered now
+}
+
+TEST_CASE("a command sent ahead that QEMU refused throws at its call, naming it", "[qmp_client]") {
+  FakeServer server([&](FakeConn& c) {
+    c.greeting();
+    auto caps = c.expect("qmp_capabilities", 2s);
+    auto chardev = c.expect("query-chardev", 2s);
+    c.reply(caps, json::object{});
+    c.error_reply(chardev, "GenericError", "no chardevs here");
+    c.hold();
+  });
+  auto qmp = QmpClient::connect(server.socket(), 5s, {"query-chardev"});
+  CHECK_THROWS_WITH(qmp.query_chardev(), "query-chardev: QEMU replied with error GenericError: no chardevs here");
+}
+
+TEST_CASE("a reply sent ahead that never comes makes connect a timeout naming it", "[qmp_client]") {
+  FakeServer server([&](FakeConn& c) {
+    c.greeting();
+    auto caps = c.expect("qmp_capabilities", 2s);
+    c.expect("query-status", 2s);
+    c.reply(caps, json::object{});
+    c.hold();
+  });
+  try {
+    QmpClient::connect(server.socket(), 300ms, {"query-status"});
+    FAIL("connect should time out");
+  } catch (const TimeoutError& e) {
+    CHECK(std::string(e.what()).find("the reply to 'query-status'") != std::string::npos);
+  }
+}
