@@ -117,15 +117,14 @@ class Channel {
  private:
   void route(Frame& f);
   void malformed(const std::string& why);
+  Wait await_pending(Clock::time_point deadline);
+  void write(const std::string& bytes, const std::string& command, Clock::time_point deadline);
 
   Transport transport_;
   Options opts_;
   Peer& peer_;
   Framer framer_;
   std::uint64_t next_id_;
-  Wait await_pending(Clock::time_point deadline);
-  void write(const std::string& bytes, const std::string& command, Clock::time_point deadline);
-
   std::vector<std::optional<std::uint64_t>> pending_;  // the ids in flight
   bool awaiting_ = false;
   std::vector<std::optional<Reply>> replies_;          // theirs, as they come
