@@ -59,6 +59,15 @@ std::vector<fs::path> git_dirs(const fs::path& gitdir) {
   return out;
 }
 
+std::vector<std::string> names_in(const fs::path& dir) {
+  std::error_code ec;
+  std::vector<std::string> names;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    names.push_back(it->path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 std::string label(const fs::path& gitdir, const fs::path& dir, const std::string& what) {
   if (dir == gitdir) return what;
   return dir.lexically_relative(gitdir).string() + "/" + what;
@@ -92,12 +101,7 @@ RepoState read_repo_state(const fs::path& workdir) {
     fs::path hooks = dir / "hooks";
     Kind hk = kind_of(hooks);
     if (hk == Kind::Dir) {
-      std::error_code ec;
-      std::vector<std::string> names;
-      for (fs::directory_iterator it(hooks, ec), end; !ec && it != end; it.increment(ec))
-        names.push_back(it->path().filename().string());
-      std::sort(names.begin(), names.end());
-      for (auto& n : names) s.hooks.push_back(dir == gitdir ? n : label(gitdir, dir, "hooks/" + n));
+      for (auto& n : names_in(hooks)) s.hooks.push_back(dir == gitdir ? n : label(gitdir, dir, "hooks/" + n));
     } else if (hk != Kind::Missing) {
       s.other.push_back({"git-hook", label(gitdir, dir, "hooks"), "not a folder: git would run hooks from it"});
     }

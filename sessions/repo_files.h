@@ -27,6 +27,8 @@ std::string link_target(const std::filesystem::path& p);
 // Git folders of a session repo: .git itself and its submodules' folders
 // (.git/modules/...), each with config and hooks git would use there.
 std::vector<std::filesystem::path> git_dirs(const std::filesystem::path& gitdir);
+// The names in folder `dir`, sorted (none when it cannot be read).
+std::vector<std::string> names_in(const std::filesystem::path& dir);
 // `what` in `dir`, named relative to .git for a submodule's folder.
 std::string label(const std::filesystem::path& gitdir, const std::filesystem::path& dir, const std::string& what);
 

@@ -546,12 +546,9 @@ DefuseReport defuse(const SessionPaths& paths, const Meta& meta) {
     fs::path hooks = dir / "hooks";
     Kind hk = kind_of(hooks);
     if (hk == Kind::Dir) {
-      std::error_code ec;
-      std::vector<fs::path> live;
-      for (fs::directory_iterator it(hooks, ec), end; !ec && it != end; it.increment(ec))
-        if (is_live_hook(it->path().filename().string())) live.push_back(it->path());
-      std::sort(live.begin(), live.end());
-      for (const auto& h : live) {
+      for (const auto& name : names_in(hooks)) {
+        if (!is_live_hook(name)) continue;
+        fs::path h = hooks / name;
         keep_dir();
         move_aside(h, kept / rel / "hooks" / h.filename());
         r.removed.push_back(label(gitdir, dir, "hooks/" + h.filename().string()));
