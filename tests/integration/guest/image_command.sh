@@ -15,13 +15,36 @@ echo "$out" | grep -q '"rebuilt":false' || fail "a second build rebuilt the imag
 [ "$(stat -c %Y "$images/default/manifest.json")" = "$before" ] || fail "the cached build touched the manifest"
 agent-vm image list | grep -Eq '^default +debian ' || fail "image list does not show the default image"
 
+# 1b. On amd64 the kernel is the ELF inside Debian's bzImage, booted at its PVH
+#     entry: exactly what the kernel package's bzImage holds, and one QEMU
+#     starts (every VM test boots it). A file that is no bzImage is refused.
+if [ "$(jq -r .arch "$images/default/manifest.json")" = amd64 ]; then
+  [ "$kernel" = vmlinux ] || fail "the amd64 image's kernel is '$kernel', not the PVH ELF vmlinux"
+  [ "$(head -c4 "$images/default/vmlinux" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] \
+    || fail "$images/default/vmlinux is not an ELF file"
+  cache=${AGENT_VM_HOME:-$HOME/.agent-vm}/cache
+  kpkg=$(jq -r .kernel_package "$images/default/manifest.json")   # "linux-image-V VERSION"
+  deb="$cache/guest/debs/${kpkg% *}_$(echo "${kpkg#* }" | sed 's/:/%3a/')_amd64.deb"
+  [ -f "$deb" ] || fail "the kernel package $deb is not in the download cache"
+  ktmp=$(mktemp -d)
+  dpkg-deb -x "$deb" "$ktmp/pkg"
+  pvh=$AGENT_VM_SOURCE/guest/debian/pvh-kernel
+  "$pvh" "$ktmp"/pkg/boot/vmlinuz-* "$ktmp/vmlinux" || fail "pvh-kernel refused Debian's bzImage"
+  cmp -s "$ktmp/vmlinux" "$images/default/vmlinux" || fail "the image's vmlinux differs from the package's kernel"
+  if "$pvh" "$images/default/initrd.img" "$ktmp/bad" 2>"$ktmp/err"; then fail "pvh-kernel took an initramfs"; fi
+  grep -q 'not a bzImage' "$ktmp/err" || fail "pvh-kernel's refusal: $(cat "$ktmp/err")"
+  [ ! -e "$ktmp/bad" ] || fail "pvh-kernel left output after refusing"
+  rm -rf "$ktmp"
+fi
+
 # 2. Import into a scratch store: a folder reached through a symlink, as
 #    `nix build` leaves `result`.
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export AGENT_VM_IMAGES="$tmp/images"
 mkdir -p "$tmp/store/x-image"
-cp "$images/default/vmlinuz" "$images/default/initrd.img" "$tmp/store/x-image/"
+kernel=$(jq -r .kernel "$images/default/manifest.json")
+cp "$images/default/$kernel" "$images/default/initrd.img" "$tmp/store/x-image/"
 ln -s "$images/default/rootfs.squashfs" "$tmp/store/x-image/rootfs.squashfs"
 sed -e 's/"source":"debian"/"source":"nixos"/' -e 's/"name":"default"/"name":"nixos"/' \
   "$images/default/manifest.json" >"$tmp/store/x-image/manifest.json"
