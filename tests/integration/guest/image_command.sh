@@ -18,6 +18,9 @@ agent-vm image list | grep -Eq '^default +debian ' || fail "image list does not 
 # 1b. On amd64 the kernel is the ELF inside Debian's bzImage, booted at its PVH
 #     entry: exactly what the kernel package's bzImage holds, and one QEMU
 #     starts (every VM test boots it). A file that is no bzImage is refused.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+kernel=$(jq -r .kernel "$images/default/manifest.json")
 if [ "$(jq -r .arch "$images/default/manifest.json")" = amd64 ]; then
   [ "$kernel" = vmlinux ] || fail "the amd64 image's kernel is '$kernel', not the PVH ELF vmlinux"
   [ "$(head -c4 "$images/default/vmlinux" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] \
@@ -26,7 +29,8 @@ if [ "$(jq -r .arch "$images/default/manifest.json")" = amd64 ]; then
   kpkg=$(jq -r .kernel_package "$images/default/manifest.json")   # "linux-image-V VERSION"
   deb="$cache/guest/debs/${kpkg% *}_$(echo "${kpkg#* }" | sed 's/:/%3a/')_amd64.deb"
   [ -f "$deb" ] || fail "the kernel package $deb is not in the download cache"
-  ktmp=$(mktemp -d)
+  ktmp=$tmp/kernel
+  mkdir "$ktmp"
   dpkg-deb -x "$deb" "$ktmp/pkg"
   pvh=$AGENT_VM_SOURCE/guest/debian/pvh-kernel
   "$pvh" "$ktmp"/pkg/boot/vmlinuz-* "$ktmp/vmlinux" || fail "pvh-kernel refused Debian's bzImage"
@@ -39,11 +43,8 @@ fi
 
 # 2. Import into a scratch store: a folder reached through a symlink, as
 #    `nix build` leaves `result`.
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 export AGENT_VM_IMAGES="$tmp/images"
 mkdir -p "$tmp/store/x-image"
-kernel=$(jq -r .kernel "$images/default/manifest.json")
 cp "$images/default/$kernel" "$images/default/initrd.img" "$tmp/store/x-image/"
 ln -s "$images/default/rootfs.squashfs" "$tmp/store/x-image/rootfs.squashfs"
 sed -e 's/"source":"debian"/"source":"nixos"/' -e 's/"name":"default"/"name":"nixos"/' \
