@@ -27,7 +27,7 @@ in
   systemd.packages = [ guest.files ];
   systemd.targets.local-fs.wants = [ "session.mount" ];
   systemd.targets.sysinit.wants = [ "agent-vm-power-button.service" "agent-vm-guest-agent.service" ];
-  systemd.targets.multi-user.wants = [ "agent-vm-setup.service" "agent-vm-pool-setup.service" "agent-vm-agent.service" ];
+  systemd.targets.multi-user.wants = [ "agent-vm-setup.service" "agent-vm-pool-setup.service" "agent-vm-agent.service" "agent-vm-claim.path" ];
   systemd.services.agent-vm-setup.environment.PATH = lib.mkForce sysPath;
   systemd.services.agent-vm-pool-setup.environment.PATH = lib.mkForce sysPath;
   systemd.services.agent-vm-agent.environment.PATH = lib.mkForce sysPath;

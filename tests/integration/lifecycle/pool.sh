@@ -35,6 +35,10 @@ check_own_session() {
   expect_eq "the session's env ($when)" "$POOL_TEST_VAR" "$(agent-exec "$id" -- sh -c 'echo $POOL_TEST_VAR')"
   expect_eq "no pool-slot marker left ($when)" absent \
     "$(agent-exec "$id" --root -- sh -c '[ -e /session/pool-slot ] && echo present || echo absent')"
+  # run/ (QEMU's sockets, hidden since the pooled boot) and meta.json (at the
+  # claim) are empty even to root in the guest.
+  expect_eq "host-only run/ and meta.json hidden ($when)" "0 0" \
+    "$(agent-exec "$id" --root -- sh -c 'echo "$(ls -A /session/run | wc -l) $(wc -c </session/meta.json)"')"
   expect_eq "its own client key ($when)" "$id" \
     "$(agent-exec "$id" --root -- sh -c 'grep -o "agent-vm session [a-z0-9]*" /session/ssh/authorized_keys | cut -d" " -f3')"
   drv new-session -d -s "att-$when" -x 100 -y 30 "agent-attach $id; echo attach-exit=\$?; sleep 600"
