@@ -54,6 +54,16 @@ constexpr const char* kAgentSession = "/run/agent-vm/agent/session";
 // when the cgroup has been populated for a while without the file.
 constexpr const char* kAgentStatus = "/usr/libexec/agent-vm/agent-status";
 constexpr milliseconds kAgentScriptAfter{5000};
+// sshd writes its pid file once it listens. Until the guest's setup has put
+// up its network (just before sshd starts), a banner probe's connection gets
+// no answer at all: QEMU's user network holds it and retries the guest on its
+// own timer, so a probe sent then saw sshd's banner only when its whole
+// budget ran out, ~2 s after sshd listened in a cold boot under TCG. So the
+// probe waits for this file (read through the guest agent), and probes
+// regardless once kBlindSshProbeAfter has passed without it (an sshd that
+// writes none, or no guest agent).
+constexpr const char* kSshdPidFile = "/run/sshd.pid";
+constexpr milliseconds kBlindSshProbeAfter{5000};
 
 }  // namespace
 
@@ -155,6 +165,7 @@ BootResult await_vm(const VmHandle& vm, const BootOptions& opts) {
   // under TCG, with the agent starting beside it, can take seconds.
   auto step_budget = [](ReadyCheck c) { return milliseconds(c == ReadyCheck::Agent ? 15000 : 3000); };
   std::optional<Clock::time_point> agent_populated;  // since when the agent's cgroup has processes
+  std::optional<Clock::time_point> ssh_since;        // since when the sshd check has run
 
   for (;;) {
     if (opts.cancel && opts.cancel->load()) {
@@ -215,9 +226,24 @@ BootResult await_vm(const VmHandle& vm, const BootOptions& opts) {
           qga->sync(budget);
           ok = true;
           break;
-        case ReadyCheck::Ssh:
+        case ReadyCheck::Ssh: {
+          if (!ssh_since) ssh_since = Clock::now();
+          bool listening = true;
+          if (Clock::now() - *ssh_since < kBlindSshProbeAfter) {
+            try {
+              if (!qga) qga.emplace(qmp::QgaClient::connect(vm.qga_socket, budget));
+              listening = qga->read_file(kSshdPidFile, budget).has_value();
+            } catch (const Error&) {
+              qga.reset();  // asked again at the agent check; probe as without it
+            }
+          }
+          if (!listening) {
+            detail = "sshd is not listening yet (no " + std::string(kSshdPidFile) + ")";
+            break;
+          }
           ok = ssh_banner_ok(vm.ssh_port, budget, &detail);
           break;
+        }
         case ReadyCheck::Agent: {
           if (!qga) qga.emplace(qmp::QgaClient::connect(vm.qga_socket, budget));
           auto events = qga->read_file(kAgentCgroupEvents, budget);
