@@ -21,6 +21,12 @@ bool is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c 
 
 constexpr unsigned char kSentinel = 0xFF;
 
+// The limit as said in an error: "64 MiB", or "512 bytes" for a small one.
+std::string describe_size(std::size_t n) {
+  if (n >= (1u << 20) && n % (1u << 20) == 0) return std::to_string(n >> 20) + " MiB";
+  return std::to_string(n) + " bytes";
+}
+
 }  // namespace
 
 std::string excerpt(std::string_view bytes, std::size_t at, std::size_t max) {
@@ -125,8 +131,14 @@ void Framer::feed(std::string_view bytes, std::vector<Frame>& out) {
     }
     size_ += used;
     i += used;
-    if (size_ > opts_.max_message) {
-      fail(bytes, i, "message larger than " + std::to_string(opts_.max_message >> 20) + " MiB", out);
+    // The limit is on the message, from '{' to '}'. A write that finishes
+    // the value also reads the whitespace after it, which bytes fed in
+    // pieces would leave for between the messages: it does not count.
+    std::size_t trailing = 0;
+    if (parser_.done())
+      while (trailing < used && is_space(static_cast<unsigned char>(bytes[i - 1 - trailing]))) ++trailing;
+    if (size_ - trailing > opts_.max_message) {
+      fail(bytes, i, "message larger than " + describe_size(opts_.max_message), out);
       continue;
     }
     if (parser_.done()) {

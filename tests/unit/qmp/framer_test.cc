@@ -157,6 +157,28 @@ TEST_CASE("a message larger than the limit is an error", "[framer]") {
   CHECK_THAT(frames[0].error, Catch::Contains("larger than"));
 }
 
+TEST_CASE("the size limit counts the message, not the whitespace after it", "[framer]") {
+  // Found by tests/fuzz (qga_stream): a 512-byte message and its "\r\n"
+  // under a 512-byte limit was an error when fed whole (the parser reads the
+  // whitespace after the closing brace in the same write) and a message when
+  // fed byte by byte.
+  std::string msg = "{\"return\": \"" + std::string(489, 'x') + "\", \"id\": 2}";
+  REQUIRE(msg.size() == 512);
+  for (std::size_t piece : {msg.size() + 2, std::size_t{1}, std::size_t{7}}) {
+    Framer f(FramerOptions{.sentinel = true, .max_message = 512});
+    auto frames = feed_in_pieces(f, msg + "\r\n", piece);
+    REQUIRE(frames.size() == 1);
+    CHECK(frames[0].kind == Frame::Kind::Value);
+  }
+  for (std::size_t piece : {msg.size() + 3, std::size_t{1}}) {
+    Framer f(FramerOptions{.sentinel = true, .max_message = 511});
+    auto frames = feed_in_pieces(f, msg + "\r\n", piece);
+    REQUIRE(frames.size() == 1);
+    CHECK(frames[0].kind == Frame::Kind::Error);
+    CHECK_THAT(frames[0].error, Catch::Contains("larger than 511 bytes"));
+  }
+}
+
 TEST_CASE("a number beyond the range of a double is malformed input", "[framer]") {
   // Found by tests/fuzz (qga_stream): {"":5e955} was framed as a value
   // holding infinity, which pretty_json (agent-vm qmp/qga) then printed as
