@@ -30,6 +30,8 @@ done
 for unit in "$src"/guest/common/rootfs/usr/lib/systemd/system/*; do
   name=$(basename "$unit")
   [[ "$name" != *.d ]] || continue
+  # A unit that a shared path unit starts (its Unit=) is not enabled itself.
+  if grep -qx "Unit=$name" "$src"/guest/common/rootfs/usr/lib/systemd/system/*.path 2>/dev/null; then continue; fi
   grep -qF "\"$name\"" "$nixdir/configuration.nix" || fail "configuration.nix does not enable $name"
   grep -qF "$name" "$src/guest/debian/customize" || fail "guest/debian/customize does not enable $name"
 done
