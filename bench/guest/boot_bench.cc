@@ -15,7 +15,6 @@
 
 #include "guest_vm.h"
 #include "launcher/share.h"
-#include "launcher/vm.h"
 #include "util/file.h"
 #include "util/strings.h"
 #include "util/temp_dir.h"
@@ -63,21 +62,13 @@ int main(int argc, char** argv) {
     // through guest-agent file reads), so no probe of the bench's own costs
     // the guest a login or a process start.
     namespace L = avm::launcher;
-    L::VmHandle h;
-    h.name = "agent-vm-guest-test";
-    h.pid = vm.pid();
-    h.qmp_socket = s.run() / "qmp.sock";
-    h.observe_socket = L::observe_socket_for(h.qmp_socket);
-    h.qga_socket = s.run() / "qga.sock";
-    h.console_log = s.run() / "console.log";
-    h.ssh_port = static_cast<std::uint16_t>(vm.ssh_port());
     L::BootOptions bo;
     bo.timeout = 300s;
     bo.wait_until = L::ReadyCheck::Agent;
     double t_agent = -1, t_ssh = -1;
     try {
       auto waited = clock_type::now();
-      L::BootResult br = L::await_vm(h, bo);
+      L::BootResult br = L::await_vm(vm.handle(), bo);
       double offset = secs(waited - t0);
       for (const auto& p : br.timings) {
         double at = offset + std::chrono::duration<double>(p.at).count();

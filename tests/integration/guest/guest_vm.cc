@@ -298,13 +298,17 @@ ExecResult Qga::exec(const std::vector<std::string>& argv, std::chrono::seconds 
 
 // --- Vm ---------------------------------------------------------------------------
 
+namespace {
+constexpr const char* kVmName = "agent-vm-guest-test";  // QEMU's -name
+}  // namespace
+
 Vm::Vm(const avm::launcher::Image& img, const SessionDir& s, VmOptions opt)
     : session_(s), port_(free_port()) {
   namespace L = avm::launcher;
   fs::path run = s.run();
   // The launcher's own command line for this spec (launcher/vm_spec.h).
   L::VmSpec spec;
-  spec.name = "agent-vm-guest-test";
+  spec.name = kVmName;
   spec.accel = L::Accel::Tcg;
   spec.cpus = static_cast<unsigned>(opt.cpus);
   spec.memory_mib = static_cast<unsigned>(opt.memory_mib);
@@ -346,6 +350,18 @@ Vm::Vm(const avm::launcher::Image& img, const SessionDir& s, VmOptions opt)
   avm::SpawnOptions so;
   so.new_session = true;
   child_ = avm::spawn(argv_, so);
+}
+
+avm::launcher::VmHandle Vm::handle() const {
+  avm::launcher::VmHandle h;
+  h.name = kVmName;
+  h.pid = pid();
+  h.qmp_socket = session_.run() / "qmp.sock";
+  h.observe_socket = avm::launcher::observe_socket_for(h.qmp_socket);
+  h.qga_socket = session_.run() / "qga.sock";
+  h.console_log = session_.run() / "console.log";
+  h.ssh_port = static_cast<std::uint16_t>(port_);
+  return h;
 }
 
 Vm::~Vm() {

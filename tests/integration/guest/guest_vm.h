@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "launcher/image.h"
+#include "launcher/vm.h"
 #include "util/fd.h"
 #include "util/process.h"
 #include "util/temp_dir.h"
@@ -119,6 +120,9 @@ class Vm {
 
   int ssh_port() const { return port_; }
   pid_t pid() const { return child_.pid(); }
+  // This VM as the launcher addresses one (its -name, pid, sockets, port),
+  // for the launcher's own waits (launcher::await_vm).
+  avm::launcher::VmHandle handle() const;
   std::string console() const;
   Qmp& qmp();
   // Exits within `timeout`? Returns the exit code.
