@@ -209,6 +209,7 @@ Image parse_manifest(const json::object& m, const fs::path& dir, const std::stri
                   kRebuildHint);
     img.arch = *parsed;
     img.profile = f.opt_str("profile").value_or(img.source == "debian" ? "full" : "");
+    img.pooled_agent = f.opt_bool("pooled_agent").value_or(false);
   } catch (const avm::json::FieldError& e) {
     raise_manifest_error(what, e);
   }
@@ -396,6 +397,7 @@ json::object manifest_from_build(const fs::path& build_dir, const std::string& n
   m["cmdline"] = need("cmdline");
   m["arch"] = debian_arch(inputs.arch);
   m["profile"] = inputs.lean ? "lean" : "full";
+  m["pooled_agent"] = true;  // the guest files of this agent-vm (guest/common)
   m["kernel_version"] = need("kernel_version");
   m["kernel_package"] = need("kernel_package");
   m["suite"] = need("suite");

@@ -34,6 +34,11 @@ struct Image {
   // manifest "profile": "full" (the toolset) or "lean" (the guest contract
   // only); a Debian image without the field is full, any other has "".
   std::string profile;
+  // manifest "pooled_agent": a warm-pool boot of this image starts sshd and
+  // the agent, which waits for its claim (agent-run). Images from before
+  // start both only at the claim, and a pooled boot of one is ready at its
+  // guest agent.
+  bool pooled_agent = false;
   boost::json::object manifest;                    // the whole manifest
   // Set by list_images() only: why this image cannot be used (empty: fine).
   std::string error;

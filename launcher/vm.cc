@@ -50,6 +50,8 @@ std::string file_tail(const fs::path& p, size_t lines) {
 // made the session, so both together mean the session exists.
 constexpr const char* kAgentCgroupEvents = "/sys/fs/cgroup/system.slice/agent-vm-agent.service/cgroup.events";
 constexpr const char* kAgentSession = "/run/agent-vm/agent/session";
+// A warm-pool VM's agent-run leaves this while it waits for its claim.
+constexpr const char* kAgentWaiting = "/run/agent-vm/agent/waiting";
 // Images from before kAgentSession have only the guest's own script, asked
 // when the cgroup has been populated for a while without the file.
 constexpr const char* kAgentStatus = "/usr/libexec/agent-vm/agent-status";
@@ -253,12 +255,13 @@ BootResult await_vm(const VmHandle& vm, const BootOptions& opts) {
             break;
           }
           if (!agent_populated) agent_populated = Clock::now();
-          if (qga->read_file(kAgentSession, budget)) {
+          if (qga->read_file(opts.pooled ? kAgentWaiting : kAgentSession, budget)) {
             ok = true;
             break;
           }
-          detail = "agent-vm-agent.service is starting tmux";
-          if (Clock::now() - *agent_populated < kAgentScriptAfter) break;
+          detail = opts.pooled ? "the pooled agent does not wait for its claim yet"
+                               : "agent-vm-agent.service is starting tmux";
+          if (opts.pooled || Clock::now() - *agent_populated < kAgentScriptAfter) break;
           auto r = qga->exec({kAgentStatus}, budget);
           ok = r.exit_code == 0;
           if (!ok) detail = trim(r.out + r.err);

@@ -59,6 +59,9 @@ struct BootOptions {
   const std::atomic<bool>* cancel = nullptr;
   // The first check of the wait (await_vm: a VM that passed the earlier ones).
   ReadyCheck first = ReadyCheck::Qmp;
+  // A warm-pool VM's boot: its agent check passes once the agent waits for
+  // its claim (/run/agent-vm/agent/waiting), not once it runs a session's.
+  bool pooled = false;
 };
 
 struct BootResult {

@@ -250,9 +250,11 @@ ExecResult QgaClient::exec(const std::vector<std::string>& argv, Ms timeout,
     }
     if (s.exited) return exec_result(std::move(s));
     if (Clock::now() >= deadline) throw still_running();
-    // guest-exec-status has no notification: poll, backing off.
+    // guest-exec-status has no notification: poll, backing off, to 50 ms
+    // in the first two seconds (a short command's result is not held up by
+    // a long sleep; a spawn's claim waits on one), then to 250 ms.
     std::this_thread::sleep_for(std::min(interval, remaining(deadline)));
-    interval = std::min(interval * 2, Ms(250));
+    interval = std::min(interval * 2, elapsed_since(start) < Ms(2000) ? Ms(50) : Ms(250));
   }
 }
 

@@ -107,6 +107,7 @@ std::string format_slot(const SlotRecord& r) {
                {"owner_pid", r.owner_pid},
                {"owner_start", r.owner_start}};
   if (!r.resuming.empty()) o["resuming"] = r.resuming;
+  if (r.agent_waits) o["agent_waits"] = true;
   o["pid"] = r.pid ? bj::value(*r.pid) : bj::value(nullptr);
   return bj::serialize(o) + "\n";
 }
@@ -137,6 +138,7 @@ SlotRecord parse_slot(std::string_view text) {
     r.owner_start = f.integer<unsigned long long>("owner_start");
     r.resuming = f.opt_str("resuming").value_or("");
     if (!r.resuming.empty()) check_id(r.resuming);
+    r.agent_waits = f.opt_bool("agent_waits").value_or(false);
     return r;
   } catch (const std::exception& e) {
     throw Error(std::string("slot.json: ") + e.what());
@@ -436,7 +438,11 @@ std::optional<std::string> boot_slot(const PoolPaths& pp, SlotRecord rec, VmDriv
     rec.accel = L::to_string(accel.accel);
     L::BootOptions bo;
     bo.timeout = kDefaultBootTimeout;
-    bo.wait_until = L::ReadyCheck::GuestAgent;
+    // Ready once the agent waits for its claim, sshd listening (an image from
+    // before starts both at the claim: ready at its guest agent).
+    bo.wait_until = image.pooled_agent ? L::ReadyCheck::Agent : L::ReadyCheck::GuestAgent;
+    bo.pooled = true;
+    rec.agent_waits = image.pooled_agent;
     bo.qemu_log = sp.qemu_log();
     bo.on_started = [&](const L::VmHandle& vm) {
       rec.pid = vm.pid;

@@ -69,6 +69,10 @@ struct SlotRecord {
   // folder (empty for a spawn). Written before the first of them moves, so a
   // take abandoned halfway gives them back (recover_take).
   std::string resuming;
+  // The pooled boot started sshd and the agent, which waits for its claim
+  // (the image's manifest says `pooled_agent`), and was ready only once both
+  // were: a claim need not wait for sshd again unless it restarted it.
+  bool agent_waits = false;
 };
 std::string format_slot(const SlotRecord& r);
 SlotRecord parse_slot(std::string_view text);  // avm::Error when broken

@@ -27,7 +27,7 @@ in
   systemd.packages = [ guest.files ];
   systemd.targets.local-fs.wants = [ "session.mount" ];
   systemd.targets.sysinit.wants = [ "agent-vm-power-button.service" "agent-vm-guest-agent.service" ];
-  systemd.targets.multi-user.wants = [ "agent-vm-setup.service" "agent-vm-pool-setup.service" "agent-vm-agent.service" "agent-vm-claim.path" ];
+  systemd.targets.multi-user.wants = [ "agent-vm-setup.service" "agent-vm-pool-setup.service" "agent-vm-agent.service" ];
   systemd.services.agent-vm-setup.environment.PATH = lib.mkForce sysPath;
   systemd.services.agent-vm-pool-setup.environment.PATH = lib.mkForce sysPath;
   systemd.services.agent-vm-agent.environment.PATH = lib.mkForce sysPath;
@@ -60,10 +60,11 @@ in
   };
   systemd.services.sshd = {
     requires = [ "agent-vm-setup.service" ];
-    after = [ "agent-vm-setup.service" ];
-    # A warm-pool VM starts sshd at its claim (libexec/agent-vm/claim).
-    unitConfig.ConditionPathExists = "!/session/pool-slot";
+    after = [ "agent-vm-setup.service" "agent-vm-pool-setup.service" ];
   };
+  # OpenSSH 9.8 and later take the host keys once, in the listener: a warm-pool
+  # VM's claim (agent-vm-setup --claim) restarts sshd on its new key.
+  environment.etc."agent-vm/sshd-reads-keys-at-start".text = "";
 
   # qemu-guest-agent runs from the shared agent-vm-guest-agent.service.
   services.qemuGuest.enable = false;

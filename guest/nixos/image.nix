@@ -52,6 +52,8 @@ let
     nixos_version = config.system.nixos.version;
     opencode_version = guest.pin.version;
     opencode_integrity = guest.pin.integrity;
+    # A warm-pool boot starts sshd and the agent, which waits for its claim.
+    pooled_agent = true;
     packages = builtins.listToAttrs (map (p: {
       name = lib.getName p;
       value = lib.getVersion p;

@@ -30,11 +30,15 @@ done
 for unit in "$src"/guest/common/rootfs/usr/lib/systemd/system/*; do
   name=$(basename "$unit")
   [[ "$name" != *.d ]] || continue
-  # A unit that a shared path unit starts (its Unit=) is not enabled itself.
-  if grep -qx "Unit=$name" "$src"/guest/common/rootfs/usr/lib/systemd/system/*.path 2>/dev/null; then continue; fi
   grep -qF "\"$name\"" "$nixdir/configuration.nix" || fail "configuration.nix does not enable $name"
   grep -qF "$name" "$src/guest/debian/customize" || fail "guest/debian/customize does not enable $name"
 done
+# NixOS' OpenSSH (9.8 and later) takes its host key once, at its start: the
+# image says so, and a warm-pool claim restarts sshd on the session's key.
+grep -qF 'environment.etc."agent-vm/sshd-reads-keys-at-start"' "$nixdir/configuration.nix" ||
+  fail "configuration.nix does not declare agent-vm/sshd-reads-keys-at-start (NixOS' sshd reads its keys once)"
+grep -qF '/etc/agent-vm/sshd-reads-keys-at-start' "$src/guest/common/rootfs/usr/libexec/agent-vm/setup" ||
+  fail "setup does not read /etc/agent-vm/sshd-reads-keys-at-start"
 # No shared script is duplicated under guest/nixos.
 for script in "$src"/guest/common/rootfs/usr/libexec/agent-vm/* "$src"/guest/common/initramfs/init; do
   [ ! -e "$nixdir/$(basename "$script")" ] || fail "guest/nixos has its own copy of $(basename "$script")"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The warm pool, on real guests with the stand-in agent:
-#   pool --size 2 -> two ready VMs (pool --json) -> spawn takes one (phases
-#   say pool; the session's own files, host key, env and allowlist) -> a
+#   pool --size 2 -> two ready VMs (pool --json; sshd up, letting no key in)
+#   -> spawn takes one (phases say pool; the session's own files, host key,
+#   env and allowlist) -> a
 #   replacement boots (back to 2) -> kill -9 of a pooled QEMU: the next
 #   spawn skips it and it is replaced -> a spawn killed between its take and
 #   its claim: the next pool run stops that VM -> the first session stopped
@@ -65,6 +66,15 @@ expect_match "PSS of a pooled QEMU" '^[0-9]+$' "$(json '.vms[0].pss_kib' "$pj")"
 expect_match "RSS of a pooled QEMU" '^[0-9]+$' "$(json '.vms[0].rss_kib' "$pj")"
 expect_eq "agent-list shows no pooled VM" 0 "$(agent-vm list --json | jq length)"
 before=$(pooled_pids)
+
+# A pooled VM's sshd already listens (the claim only swaps its keys) and lets
+# no one in: no client key is authorized before a session claims the VM.
+pport=$(json '.vms[0].ssh_port' "$pj")
+ssh-keygen -q -t ed25519 -N '' -f "$TEST_TMP/stranger" </dev/null
+ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes \
+    -o ConnectTimeout=20 -i "$TEST_TMP/stranger" -p "$pport" agent@127.0.0.1 true 2>"$TEST_TMP/stranger.err" &&
+  fail "a key of no session logged in to a pooled VM"
+expect_match "a pooled VM's sshd refuses every key" "Permission denied" "$(cat "$TEST_TMP/stranger.err")"
 
 log "spawn from the pool (restricted, one allowed host, one env variable)"
 export POOL_TEST_VAR="from-the-session-$RANDOM"

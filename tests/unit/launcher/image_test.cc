@@ -83,6 +83,19 @@ TEST_CASE("load_image reads a manifest into absolute paths") {
   CHECK(load_image((s.root / "default").string()).kernel == img.kernel);
 }
 
+TEST_CASE("pooled_agent says whether a pooled boot starts the agent, absent in older images") {
+  Store s;
+  make_image(s.root / "default", good_manifest());
+  CHECK_FALSE(load_image("default").pooled_agent);
+  auto m = good_manifest();
+  m["pooled_agent"] = true;
+  make_image(s.root / "new", m);
+  CHECK(load_image("new").pooled_agent);
+  m["pooled_agent"] = "yes";
+  make_image(s.root / "bad", m);
+  CHECK_THAT(error_of([] { load_image("bad"); }), Catch::Contains("pooled_agent"));
+}
+
 TEST_CASE("a broken manifest names the field or the file") {
   Store s;
   SECTION("missing field") {

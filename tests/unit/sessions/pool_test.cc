@@ -150,6 +150,9 @@ TEST_CASE("slot records and the pool configuration survive a round trip and brok
   CHECK(back.ssh_port == 2300);
   CHECK(back.shape == small());
   CHECK(back.owner_start == 34);
+  CHECK_FALSE(back.agent_waits);  // a record from before the field: the agent starts at the claim
+  r.agent_waits = true;
+  CHECK(parse_slot(format_slot(r)).agent_waits);
   r.pid.reset();
   CHECK_FALSE(parse_slot(format_slot(r)).pid);
   for (auto st : {SlotRecord::State::Booting, SlotRecord::State::Taken}) {
