@@ -6,8 +6,9 @@
 #   replacement boots (back to 2) -> kill -9 of a pooled QEMU: the next
 #   spawn skips it and it is replaced -> a spawn killed between its take and
 #   its claim: the next pool run stops that VM -> the first session stopped
-#   and resumed: it takes a pooled VM too (same id, files, keys, allowlist;
-#   the agent resumes; list and stop treat it as any session) -> pool --size 0
+#   and resumed: it takes a pooled VM too, though its waiting agent was
+#   killed (same id, files, keys, allowlist; the agent resumes; list and stop
+#   treat it as any session) -> pool --size 0
 #   leaves no QEMU; agent-list never shows a pooled VM.
 # Needs an image whose guest knows the pool (libexec/agent-vm/claim).
 source "$AGENT_VM_SOURCE/tests/integration/lib.sh"
@@ -170,6 +171,20 @@ log "stop the first session and resume it: it takes a pooled VM too"
 agent-stop "$id" >/dev/null
 ready=$(agent-vm pool --json | jq -r '.vms[] | select(.state=="ready") | .pid' | sort)
 [ -n "$ready" ] || fail "no ready pooled VM to resume on"
+# Every ready pooled VM loses its waiting agent (agent-run, whose pid it left
+# in /run/agent-vm/agent/waiting): the claim must start the agent again, not
+# wake a pane that is gone and leave the resume waiting.
+for sock in "$AGENT_VM_SESSIONS"/.pool/*/run/qga.sock; do
+  gx=$(agent-vm qga -c "$sock" guest-exec \
+    '{"path":"/bin/sh","arg":["-c","p=$(cat /run/agent-vm/agent/waiting) && kill $p && while kill -0 $p 2>/dev/null; do sleep 0.05; done"],"capture-output":true}' |
+    jq -r .pid)
+  deadline=$((SECONDS + 60))
+  until st=$(agent-vm qga -c "$sock" guest-exec-status "{\"pid\":$gx}"); [ "$(jq -r .exited <<<"$st")" = true ]; do
+    [ $SECONDS -lt $deadline ] || fail "the pooled agent behind $sock did not end"
+    sleep 0.1
+  done
+  expect_eq "the pooled agent behind $sock ended" 0 "$(jq -r .exitcode <<<"$st")"
+done
 out3=$(agent-resume "$id" --json)
 expect_eq "resume reports ready" true "$(json .ready "$out3")"
 expect_eq "the same session" "$id" "$(json .id "$out3")"
