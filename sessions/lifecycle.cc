@@ -289,10 +289,9 @@ StartResult claim_warm(const SessionStore& store, const SessionLock& lock, Taken
       // sshd has listened since the pooled boot, whose readiness saw its
       // banner, and the claim checked that it still runs and wrote the
       // session's host key, which it reads at each connection: only the
-      // agent is waited for. Unless the claim restarted sshd (an sshd that
-      // reads its keys once), or the image's sshd starts only at the claim.
-      bool sshd_restarted = ("\n" + r.out).find("\nsshd-restarted\n") != std::string::npos;
-      bo.first = rec.agent_waits && !sshd_restarted ? L::ReadyCheck::Agent : L::ReadyCheck::Ssh;
+      // agent is waited for, unless the claim restarted sshd or the image's
+      // sshd starts only at the claim.
+      bo.first = claim_wait_from(rec, r.out);
       bo.wait_until = L::ReadyCheck::Agent;
       bo.qemu_log = p.qemu_log();
       bo.cancel = opts.cancel;

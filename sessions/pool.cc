@@ -22,6 +22,7 @@
 #include "util/process.h"
 #include "util/progress.h"
 #include "util/remove_tree.h"
+#include "util/strings.h"
 #include "util/timestamp.h"
 
 namespace avm::sessions {
@@ -181,6 +182,13 @@ std::optional<std::string> choose_slot(const std::vector<SlotView>& slots, const
   }
   if (!best) return std::nullopt;
   return best->id;
+}
+
+launcher::ReadyCheck claim_wait_from(const SlotRecord& slot, std::string_view claim_output) {
+  bool sshd_restarted = false;
+  for (const auto& line : split(claim_output, '\n'))
+    if (line == "sshd-restarted") sshd_restarted = true;
+  return slot.agent_waits && !sshd_restarted ? L::ReadyCheck::Agent : L::ReadyCheck::Ssh;
 }
 
 PoolPlan plan_pool(const std::vector<SlotView>& slots, const PoolConfig& target) {

@@ -130,6 +130,12 @@ struct PoolPlan {
 };
 PoolPlan plan_pool(const std::vector<SlotView>& slots, const PoolConfig& target);
 
+// Where the readiness wait after a claim starts. At the agent when the pooled
+// boot already saw sshd's banner (`agent_waits`) and the claim did not
+// restart sshd (it prints a line `sshd-restarted` when it did: an sshd that
+// takes its host key once); else at sshd, as after a boot.
+launcher::ReadyCheck claim_wait_from(const SlotRecord& slot, std::string_view claim_output);
+
 // ---- the pool on disk and its VMs ---------------------------------------------
 
 struct PoolPaths {

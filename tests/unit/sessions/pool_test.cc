@@ -135,6 +135,18 @@ TEST_CASE("the pool plan boots what is missing and removes dead, foreign and ext
   }
 }
 
+TEST_CASE("a claim waits for the agent alone only when the pooled boot saw sshd and the claim kept it", "[pool]") {
+  using avm::launcher::ReadyCheck;
+  SlotRecord r = record(SlotRecord::State::Taken);
+  CHECK(claim_wait_from(r, "") == ReadyCheck::Ssh);  // an image whose sshd starts at the claim
+  r.agent_waits = true;
+  CHECK(claim_wait_from(r, "agent-vm-setup: ready (agent uid 1000 gid 1000, network as prepared)\n") ==
+        ReadyCheck::Agent);
+  CHECK(claim_wait_from(r, "sshd-restarted\nagent-vm-setup: ready\n") == ReadyCheck::Ssh);
+  CHECK(claim_wait_from(r, "agent-vm-setup: ready\nsshd-restarted") == ReadyCheck::Ssh);
+  CHECK(claim_wait_from(r, "not sshd-restarted\n") == ReadyCheck::Agent);  // a whole line only
+}
+
 TEST_CASE("slot records and the pool configuration survive a round trip and broken ones are refused", "[pool]") {
   SlotRecord r = record(SlotRecord::State::Ready);
   r.ssh_port = 2300;
